@@ -1,0 +1,174 @@
+"""The ``leitstand`` command line.
+
+    leitstand run DEPLOYMENT.toml [--duration S]   run a deployment until Ctrl-C (or S seconds)
+    leitstand check DEPLOYMENT.toml                validate without starting
+    leitstand plugins [--json]                     list installed plugins and their hooks
+    leitstand points DEPLOYMENT.toml [--json]      list the points the deployment declares
+
+Errors a user can fix (configuration, plugins) print one line and exit with status 2;
+``--debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+
+from . import __version__
+from .config import load_deployment
+from .errors import LeitstandError
+from .host import PluginHost
+from .kernel import Kernel
+
+__all__ = ["main"]
+
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL_ERROR = 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="leitstand", description="Leitstand distribution management system")
+    parser.add_argument("--version", action="version", version=f"leitstand {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run a deployment")
+    run.add_argument("deployment", help="deployment file (TOML)")
+    run.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
+
+    check = commands.add_parser("check", help="validate a deployment without starting it")
+    check.add_argument("deployment", help="deployment file (TOML)")
+
+    plugins = commands.add_parser("plugins", help="list installed plugins")
+    plugins.add_argument("--json", action="store_true", help="machine-readable output")
+
+    points = commands.add_parser("points", help="list the points of a deployment")
+    points.add_argument("deployment", help="deployment file (TOML)")
+    points.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def _kernel(path: str) -> Kernel:
+    return Kernel(load_deployment(path))
+
+
+async def _check(path: str) -> int:
+    kernel = _kernel(path)
+    await kernel.prepare()
+    print(
+        f"{path}: OK — deployment {kernel.name!r}: {len(kernel.host.plugin_names())} plugins, "
+        f"{len(kernel.sources)} sources, {len(kernel.points)} points, {len(kernel.sinks)} sinks, "
+        f"{len(kernel.deployment.jobs)} jobs"
+    )
+    return 0
+
+
+async def _points(path: str, as_json: bool) -> int:
+    kernel = _kernel(path)
+    await kernel.prepare()
+    rows = []
+    for number, name in enumerate(kernel.points.names):
+        spec = kernel.points.spec(number)
+        rows.append(
+            {
+                "number": number,
+                "name": name,
+                "source": kernel.points.owner(number),
+                "kind": spec.kind.value,
+                "unit": spec.unit,
+                "deadband": spec.deadband,
+                "controllable": spec.controllable,
+            }
+        )
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(f"{'#':>6}  {'point':<32} {'source':<16} {'kind':<8} {'unit':<6} {'deadband':>8}  control")
+        for row in rows:
+            print(
+                f"{row['number']:>6}  {row['name']:<32} {row['source']:<16} {row['kind']:<8} {row['unit']:<6} "
+                f"{row['deadband']:>8g}  {'yes' if row['controllable'] else ''}"
+            )
+    return 0
+
+
+def _plugins(as_json: bool) -> int:
+    host = PluginHost()
+    infos = host.plugins()
+    if as_json:
+        print(json.dumps([{"name": i.name, "distribution": i.distribution, "version": i.version, "module": i.module, "hooks": list(i.hooks)} for i in infos], indent=2))
+        return 0
+    if not infos:
+        print("no plugins installed (entry-point group 'dms.plugins')")
+    for info in infos:
+        distribution = f"{info.distribution} {info.version}" if info.distribution else "(not from a distribution)"
+        print(f"{info.name:<20} {distribution:<32} {', '.join(info.hooks)}")
+    return 0
+
+
+async def _run(path: str, duration: float | None) -> int:
+    log = logging.getLogger("leitstand")
+    kernel = _kernel(path)
+    started = time.monotonic()
+    await kernel.prepare()
+    log.info(
+        "deployment %r: %d plugins (%s), %d sources, %d points, %d sinks, %d jobs",
+        kernel.name, len(kernel.host.plugin_names()), ", ".join(kernel.host.plugin_names()),
+        len(kernel.sources), len(kernel.points), len(kernel.sinks), len(kernel.deployment.jobs),
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with kernel:
+        log.info("ready in %.1f s — press Ctrl-C to stop", time.monotonic() - started)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=duration)
+        except TimeoutError:
+            pass
+        log.info("stopping")
+    stats = kernel.bus.stats()
+    dropped = sum(s.dropped for s in stats.values())
+    log.info("stopped: %d point updates received, %d events dropped", kernel.counters["updates"], dropped)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    try:
+        if args.command == "plugins":
+            return _plugins(args.json)
+        if args.command == "check":
+            return asyncio.run(_check(args.deployment))
+        if args.command == "points":
+            return asyncio.run(_points(args.deployment, args.json))
+        return asyncio.run(_run(args.deployment, args.duration))
+    except LeitstandError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"leitstand: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - an internal error still gets one line
+        if args.debug:
+            traceback.print_exc()
+        print(f"leitstand: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

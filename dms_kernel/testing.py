@@ -1,0 +1,126 @@
+"""pytest plugin shipped with the kernel: a fresh kernel per test, and a hook-call recorder.
+
+Installed with ``leitstand`` (entry point ``pytest11``), so plugin authors get the fixtures
+without configuration::
+
+    async def test_my_source(make_kernel):
+        kernel = make_kernel(my_plugin, deployment='''
+            [deployment]
+            name = "t"
+            [[sources]]
+            name = "rtu"
+            type = "my_rtu"
+        ''')
+        async with kernel:
+            ...
+
+Every kernel has its own plugin manager: nothing leaks between tests.
+"""
+
+from __future__ import annotations
+
+import textwrap
+import tomllib
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from .config import Deployment, parse_deployment
+from .host import PluginHost
+from .kernel import Kernel
+
+__all__ = ["HookCall", "HookRecorder", "make_kernel", "KernelFactory", "build_kernel"]
+
+
+@attrs.frozen
+class HookCall:
+    """One recorded hook call."""
+
+    name: str
+    kwargs: Mapping[str, Any]
+
+
+class HookRecorder:
+    """Records every hook call of one plugin host (after pytest's ``HookRecorder``)."""
+
+    def __init__(self) -> None:
+        self.calls: list[HookCall] = []
+
+    def __call__(self, name: str, kwargs: dict[str, Any]) -> None:
+        self.calls.append(HookCall(name, dict(kwargs)))
+
+    def names(self) -> list[str]:
+        """Hook names in call order."""
+        return [call.name for call in self.calls]
+
+    def get(self, name: str) -> list[HookCall]:
+        """All calls of one hook."""
+        return [call for call in self.calls if call.name == name]
+
+    def assert_called(self, name: str, times: int | None = None) -> list[HookCall]:
+        calls = self.get(name)
+        assert calls, f"hook {name!r} was not called; called: {sorted(set(self.names()))}"
+        if times is not None:
+            assert len(calls) == times, f"hook {name!r} called {len(calls)} times, expected {times}"
+        return calls
+
+
+def _as_deployment(deployment: str | Mapping[str, Any] | Deployment | None, base: Path | None) -> Deployment | None:
+    if deployment is None or isinstance(deployment, Deployment):
+        return deployment
+    if isinstance(deployment, str):
+        deployment = tomllib.loads(textwrap.dedent(deployment))
+    return parse_deployment(deployment, "<test deployment>", base)
+
+
+def build_kernel(
+    *plugins: object,
+    deployment: str | Mapping[str, Any] | Deployment | None = None,
+    entry_points: bool = False,
+    recorder: HookRecorder | None = None,
+    base: Path | None = None,
+) -> Kernel:
+    """A kernel with exactly the given plugins (and entry points if asked).
+
+    :param plugins: plugin modules/objects, or ``(name, plugin)`` pairs.
+    :param deployment: TOML text, a parsed mapping, or a :class:`Deployment`.
+    :param entry_points: also load the installed ``dms.plugins`` entry points.
+    :param recorder: records every hook call.
+    """
+    config = _as_deployment(deployment, base)
+    pairs = [p if isinstance(p, tuple) else (getattr(p, "__name__", repr(p)), p) for p in plugins]
+    host = PluginHost(
+        pairs,
+        load_entry_points=entry_points,
+        blocked=config.disable if config else (),
+        enabled=config.enable if config else None,
+    )
+    if recorder is not None:
+        host.add_listener(recorder)
+    return Kernel(config, host=host)
+
+
+KernelFactory = Callable[..., Kernel]
+
+
+@pytest.fixture
+def hook_recorder() -> HookRecorder:
+    """A fresh :class:`HookRecorder`; pass it to ``make_kernel(recorder=...)``."""
+    return HookRecorder()
+
+
+@pytest.fixture
+def make_kernel(tmp_path: Path) -> Iterator[KernelFactory]:
+    """Factory for fresh kernels: ``make_kernel(*plugins, deployment=..., entry_points=False)``.
+
+    Relative paths in the deployment resolve against the test's ``tmp_path``.
+    """
+
+    def factory(*plugins: object, **kwargs: Any) -> Kernel:
+        kwargs.setdefault("base", tmp_path)
+        return build_kernel(*plugins, **kwargs)
+
+    yield factory

@@ -1,0 +1,40 @@
+"""Solver hooks: named studies on the network model (power flow, state estimation, …)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .markers import hookspec
+
+if TYPE_CHECKING:
+    from .api import Snapshot
+    from .types import StudyResult
+
+
+@hookspec
+def dms_studies() -> Sequence[str]:
+    """Name the studies this plugin can run, e.g. ``["power_flow", "short_circuit"]``.
+
+    Called at startup; a job in the deployment file naming a study that no plugin lists
+    is a configuration error.
+
+    :return: study names.
+    """
+
+
+@hookspec(firstresult=True)
+def dms_run_study(study: str, model: Any, snapshot: Snapshot, options: Mapping[str, Any]) -> StudyResult | None:
+    """Run the study ``study`` and return its result.
+
+    ``firstresult``: the first implementation returning a result wins, so a plugin
+    replaces the default solver by returning a result for the same study (built-in solvers
+    are registered ``trylast``). Return ``None`` for studies you do not handle.
+    Synchronous implementations run in a worker thread, so ingest continues meanwhile.
+
+    :param study: the study's name.
+    :param model: the deployment's network model (``None`` if the deployment has none).
+    :param snapshot: a consistent snapshot of the point database.
+    :param options: job options from the deployment file.
+    :return: the result, or ``None`` to let another plugin handle it.
+    """

@@ -1,0 +1,1 @@
+"""Leitstand console and JSON-lines sinks."""
