@@ -72,6 +72,7 @@ class _Subscriber:
         self.wakeup = asyncio.Event()
         self.stats = SubscriberStats()
         self.overflowing = False
+        self.busy = False
         self.task: asyncio.Task[None] | None = None
 
 
@@ -134,6 +135,7 @@ class InProcessBus(Bus):
             events = [queue.popleft() for _ in range(count)]
             if subscriber.overflowing and len(queue) < subscriber.maxsize // 2:
                 subscriber.overflowing = False
+            subscriber.busy = True
             try:
                 await subscriber.handler(events)
                 subscriber.stats.delivered += count
@@ -142,6 +144,8 @@ class InProcessBus(Bus):
             except Exception:  # noqa: BLE001 - a failing subscriber must not stop the bus
                 subscriber.stats.errors += 1
                 log.exception("subscriber %r failed to handle %d events", subscriber.name, count)
+            finally:
+                subscriber.busy = False
 
     async def start(self) -> None:
         self._running = True
@@ -154,7 +158,7 @@ class InProcessBus(Bus):
         self._running = False
         deadline = asyncio.get_running_loop().time() + flush_timeout_s
         for subscriber in self._subscribers:
-            while subscriber.queue and subscriber.task and not subscriber.task.done():
+            while (subscriber.queue or subscriber.busy) and subscriber.task and not subscriber.task.done():
                 if asyncio.get_running_loop().time() > deadline:
                     log.warning("subscriber %r: %d events not flushed at shutdown", subscriber.name, len(subscriber.queue))
                     break
