@@ -24,7 +24,7 @@ from dms_hookspecs import (
 
 from . import schema
 
-__all__ = ["group_rows", "to_json"]
+__all__ = ["STORED_TYPES", "group_rows", "to_json"]
 
 log = logging.getLogger("leitstand.sqlhistorian")
 
@@ -144,6 +144,10 @@ _CONVERTERS: dict[type, tuple[Table, Callable[[Any], list[Row]]]] = {
     StudyResult: (schema.study_results, _study_result),
     ControlAction: (schema.control_actions, _control_action),
 }
+
+
+STORED_TYPES: tuple[type, ...] = tuple(_CONVERTERS)
+"""Event types the historian stores."""
 
 
 def group_rows(events: Iterable[Event]) -> dict[Table, list[Row]]:
