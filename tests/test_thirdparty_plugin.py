@@ -25,6 +25,7 @@ from dms_hookspecs import Command, CommandStatus
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "thirdparty-plugin"
+EXAMPLE_DEPLOYMENT = EXAMPLE / "deployment.toml"  # the one docs/plugin-guide.md walks through
 PROJECT = tomllib.loads((EXAMPLE / "pyproject.toml").read_text(encoding="utf-8"))["project"]
 DISTRIBUTION = PROJECT["name"]
 VERSION = PROJECT["version"]
@@ -181,8 +182,9 @@ def test_plugins_human_readable_listing(site: Path, tmp_path: Path) -> None:
 # -- the hooks, through discovery --------------------------------------------------------------
 
 
-def test_veto_through_entry_point(site: Path, tmp_path: Path) -> None:
-    deployment = _deployment(tmp_path, INTERLOCK_SETTINGS + SOURCES)
+@pytest.mark.parametrize("shipped", [False, True], ids=["written", "example-deployment"])
+def test_veto_through_entry_point(site: Path, tmp_path: Path, shipped: bool) -> None:
+    deployment = EXAMPLE_DEPLOYMENT if shipped else _deployment(tmp_path, INTERLOCK_SETTINGS + SOURCES)
     report = _run_commands(tmp_path, deployment, _env(site))
 
     assert PLUGIN in report["plugins"]
@@ -208,13 +210,12 @@ def test_veto_through_entry_point(site: Path, tmp_path: Path) -> None:
     assert within == {"status": "succeeded", "step": "operate", "reason": "set-point S1/F1/USP1 = 10.8"}
 
 
-def test_cli_run_logs_startup_and_shutdown(site: Path, tmp_path: Path) -> None:
-    deployment = _deployment(tmp_path, INTERLOCK_SETTINGS + SOURCES)
-    proc = _leitstand(["run", str(deployment), "--duration", "1"], _env(site), tmp_path)
+def test_cli_run_of_example_deployment_logs_startup_and_shutdown(site: Path, tmp_path: Path) -> None:
+    proc = _leitstand(["run", str(EXAMPLE_DEPLOYMENT), "--duration", "1"], _env(site), tmp_path)
     assert proc.returncode == 0, proc.stderr
     (loaded,) = [line for line in proc.stderr.splitlines() if "plugins (" in line]
     assert PLUGIN in loaded
-    assert "leitstand.example_interlock: interlock armed for 'third-party interlock test'" in proc.stderr
+    assert "leitstand.example_interlock: interlock armed for 'Interlock demo'" in proc.stderr
     assert "set-points in [9.5, 11], 1 blocked point(s): S1/F1/USP0" in proc.stderr
     assert "interlock disarmed" in proc.stderr
     assert proc.stderr.index("interlock armed") < proc.stderr.index("stopping") < proc.stderr.index("interlock disarmed")

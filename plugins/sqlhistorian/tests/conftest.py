@@ -41,8 +41,8 @@ def sqlite_db(tmp_path: Path) -> tuple[Path, str]:
 
 
 @pytest.fixture
-def postgres_schema() -> Iterator[str]:
-    """A fresh PostgreSQL schema name, dropped (with its tables) after the test.
+def postgres() -> Iterator[tuple[str, str]]:
+    """``(url, schema)``: the test PostgreSQL database and a fresh schema name, dropped after the test.
 
     Skips if PostgreSQL is not reachable, unless ``CI=true``: then the test fails.
     """
@@ -58,7 +58,7 @@ def postgres_schema() -> Iterator[str]:
         pytest.skip(reason)
     schema = f"leitstand_test_{uuid.uuid4().hex[:12]}"
     try:
-        yield schema
+        yield POSTGRES_URL, schema
     finally:
         with engine.begin() as connection:
             connection.execute(DropSchema(schema, cascade=True, if_exists=True))
