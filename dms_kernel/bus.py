@@ -24,6 +24,7 @@ __all__ = ["Bus", "InProcessBus", "SubscriberStats"]
 
 Handler = Callable[[Sequence[Any]], Awaitable[None]]
 OverflowCallback = Callable[[str, int], None]
+ErrorCallback = Callable[[str, BaseException], None]
 
 log = logging.getLogger("leitstand.bus")
 
@@ -73,6 +74,7 @@ class _Subscriber:
         self.stats = SubscriberStats()
         self.overflowing = False
         self.busy = False
+        self.failing = False
         self.task: asyncio.Task[None] | None = None
 
 
@@ -81,13 +83,21 @@ class InProcessBus(Bus):
 
     :param on_overflow: called with ``(subscriber, dropped_so_far)`` when a subscriber starts
         dropping events.
+    :param on_error: called with ``(subscriber, exception)`` when a subscriber's handler starts
+        failing (once per failure episode; an episode ends with the next successful call).
     :param max_batch: most events handed to one handler call.
     """
 
-    def __init__(self, on_overflow: OverflowCallback | None = None, max_batch: int = 1000) -> None:
+    def __init__(
+        self,
+        on_overflow: OverflowCallback | None = None,
+        max_batch: int = 1000,
+        on_error: ErrorCallback | None = None,
+    ) -> None:
         self._subscribers: list[_Subscriber] = []
         self._by_type: dict[type, list[_Subscriber]] = {}
         self._on_overflow = on_overflow
+        self._on_error = on_error
         self._max_batch = max_batch
         self._running = False
 
@@ -139,11 +149,16 @@ class InProcessBus(Bus):
             try:
                 await subscriber.handler(events)
                 subscriber.stats.delivered += count
+                subscriber.failing = False
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - a failing subscriber must not stop the bus
+            except Exception as exc:  # noqa: BLE001 - a failing subscriber must not stop the bus
                 subscriber.stats.errors += 1
                 log.exception("subscriber %r failed to handle %d events", subscriber.name, count)
+                if not subscriber.failing:
+                    subscriber.failing = True
+                    if self._on_error is not None:
+                        self._on_error(subscriber.name, exc)
             finally:
                 subscriber.busy = False
 

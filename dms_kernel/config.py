@@ -81,7 +81,6 @@ _PLUGINS = SettingsSchema(
 _KERNEL = SettingsSchema(
     (
         Setting("point_capacity", int, 1024, "initial point database size (grows as needed)"),
-        Setting("command_timeout_s", float, 10.0, "default timeout for each command step"),
         Setting("default_queue_size", int, 10000, "events a sink may have queued before drops"),
     )
 )

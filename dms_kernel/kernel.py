@@ -133,7 +133,7 @@ class Kernel:
             enabled=self.deployment.enable,
         )
         self.points = PointDatabase(self.deployment.kernel["point_capacity"])
-        self.bus = bus or InProcessBus(on_overflow=self._on_overflow)
+        self.bus = bus or InProcessBus(on_overflow=self._on_overflow, on_error=self._on_subscriber_error)
         self.scheduler = Scheduler(on_overrun=self._on_overrun, on_error=self._on_job_error)
         self.source_types = TypeRegistry("source")
         self.sink_types = TypeRegistry("sink")
@@ -342,6 +342,16 @@ class Kernel:
             category="bus-overflow",
         )
         self.bus.publish(alarm)
+
+    def _on_subscriber_error(self, subscriber: str, exc: BaseException) -> None:
+        self.bus.publish(
+            Alarm(
+                f"{subscriber} is failing: {type(exc).__name__}: {exc}; its events are being lost",
+                AlarmPriority.HIGH,
+                source="kernel",
+                category="sink-failure",
+            )
+        )
 
     def _on_overrun(self, job: str, period_s: float, running_s: float) -> None:
         self.emit(Alarm(f"job {job!r} overran its period of {period_s:g} s (running for {running_s:.2f} s); tick skipped", AlarmPriority.LOW, source="scheduler", category="overrun"))

@@ -116,7 +116,8 @@ def hook_recorder() -> HookRecorder:
 def make_kernel(tmp_path: Path) -> Iterator[KernelFactory]:
     """Factory for fresh kernels: ``make_kernel(*plugins, deployment=..., entry_points=False)``.
 
-    Relative paths in the deployment resolve against the test's ``tmp_path``.
+    The deployment's ``model`` path resolves against the test's ``tmp_path``; paths inside
+    source and sink settings resolve against the working directory (use absolute paths).
     """
 
     def factory(*plugins: object, **kwargs: Any) -> Kernel:

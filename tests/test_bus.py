@@ -35,7 +35,8 @@ async def test_slow_subscriber_drops_and_is_counted():
 
 
 async def test_failing_subscriber_does_not_stop_delivery():
-    bus = InProcessBus()
+    failures = []
+    bus = InProcessBus(on_error=lambda name, exc: failures.append((name, str(exc))))
     good = []
     calls = 0
 
@@ -56,6 +57,7 @@ async def test_failing_subscriber_does_not_stop_delivery():
     await bus.stop()
     assert good == ["a", "b", "c"]
     assert bus.stats()["broken"].errors == calls == 3
+    assert failures == [("broken", "disk full")]  # reported once per failure episode
 
 
 async def test_type_filtering():

@@ -108,9 +108,15 @@ async def test_an_unusable_database_at_startup_fails_start_naming_the_sink(make_
     blocker = tmp_path / "a_file"
     blocker.write_text("not a directory")
     kernel = make_kernel(
-        dms_replay.plugin, dms_sqlhistorian.plugin, deployment=deployment(f"sqlite:///{blocker}/historian.db").replace(
-            'name = "recorder"\n        type = "recording"', 'name = "second"\n        type = "sql"\n        settings = { url = "sqlite://" }'
-        )
+        dms_sqlhistorian.plugin,
+        deployment=f"""
+            [deployment]
+            name = "t"
+            [[sinks]]
+            name = "historian"
+            type = "sql"
+            settings = {{ url = "sqlite:///{blocker}/historian.db" }}
+        """,
     )
     with pytest.raises(PluginError, match="sink 'historian'") as info:
         await kernel.start()

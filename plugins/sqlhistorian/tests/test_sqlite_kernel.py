@@ -40,7 +40,7 @@ def expected_walk(steps: int) -> np.ndarray:
     values = np.full(POINTS, 10.0)
     rows = []
     for _ in range(steps):
-        values = values + rng.normal(0.0, 0.1, POINTS) - 0.05 * (values - 10.0)
+        values = values + (rng.normal(0.0, 0.1, POINTS) - 0.05 * (values - 10.0))
         rows.append(values.copy())
     return np.array(rows)
 
