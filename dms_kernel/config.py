@@ -28,8 +28,8 @@ source and sink instances and the cyclic jobs::
     period_s = 1.0
 
 Validation happens in two passes: :func:`load_deployment` checks the structure; then, with
-the plugins loaded, :func:`validate_settings` checks each settings table against the schema
-its plugin or type declares. Every error is a :class:`ConfigError` naming file, table and key.
+the plugins loaded, the kernel checks each settings table against the schema its plugin or
+type declares (:func:`validate_table`) and passes the result to ``dms_configure``. Every error is a :class:`ConfigError` naming file, table and key.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ _TOP_LEVEL = SettingsSchema(
 _DEPLOYMENT = SettingsSchema(
     (
         Setting("name", str, REQUIRED, "name shown to operators"),
-        Setting("model", str, None, "network model file, relative to the deployment file"),
+        Setting("model", str, None, "network model: file relative to the deployment file, or an example name"),
         Setting("description", str, "", "free text"),
     )
 )
@@ -132,14 +132,17 @@ class Deployment:
 
     :param path: the file (``"<string>"`` when parsed from text).
     :param name: deployment name.
-    :param model_path: absolute path of the network model, if declared.
-    :param plugin_settings: raw, then (after :func:`validate_settings`) validated settings per plugin.
+    :param model: the ``model`` key: a file path or a name a model plugin knows (``cigre_mv``).
+    :param base_dir: directory of the deployment file; relative model paths start here.
+    :param plugin_settings: settings per plugin: raw after parsing; validated, with defaults,
+        in the deployment the kernel passes to ``dms_configure``.
     """
 
     path: str
     name: str
     description: str
-    model_path: Path | None
+    model: str | None
+    base_dir: Path
     enable: tuple[str, ...] | None
     disable: tuple[str, ...]
     kernel: Mapping[str, Any]
@@ -239,14 +242,12 @@ def parse_deployment(data: Mapping[str, Any], file: str = "<string>", base: Path
     for plugin, settings in top["settings"].items():
         if not isinstance(settings, Mapping):
             raise ConfigError(file, f"settings.{plugin}", None, "must be a table")
-    model_path = None
-    if deployment["model"]:
-        model_path = ((base or Path.cwd()) / deployment["model"]).resolve()
     return Deployment(
         path=file,
         name=deployment["name"],
         description=deployment["description"],
-        model_path=model_path,
+        model=deployment["model"] or None,
+        base_dir=(base or Path.cwd()).resolve(),
         enable=_string_list(plugins["enable"], file, "enable") if plugins["enable"] is not None else None,
         disable=_string_list(plugins["disable"], file, "disable"),
         kernel=kernel,

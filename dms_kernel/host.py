@@ -10,6 +10,7 @@ import asyncio
 import difflib
 import importlib.metadata
 import inspect
+import logging
 import os
 import re
 import types
@@ -32,6 +33,8 @@ BLOCK_ENV = "LEITSTAND_BLOCK_PLUGINS"
 """Environment variable: comma-separated plugin names that must not be loaded."""
 
 _HOOK_PREFIX = "dms_"
+
+log = logging.getLogger("leitstand.plugins")
 
 
 @attrs.frozen
@@ -107,10 +110,14 @@ class PluginHost:
                 continue
             if self.enabled is not None and entry_point.name not in self.enabled:
                 continue
-            if self.pm.get_plugin(entry_point.name) is not None:
-                continue
             dist = entry_point.dist
             distribution = (dist.name, dist.version) if dist is not None else None
+            if self.pm.get_plugin(entry_point.name) is not None:
+                log.warning(
+                    "plugin name %r is provided twice (%s and %s); the second is ignored",
+                    entry_point.name, self.distribution_of(entry_point.name) or "built in", _format_dist(distribution),
+                )
+                continue
             try:
                 plugin = entry_point.load()
             except Exception as exc:  # noqa: BLE001 - any import failure is the plugin's
@@ -243,6 +250,8 @@ class PluginHost:
                 result = impl.function(*args)
                 if inspect.isawaitable(result):
                     result = await result
+        except PluginError:
+            raise  # already names its plugin (e.g. a registry refusing a duplicate type)
         except Exception as exc:  # noqa: BLE001 - reported with the plugin's name
             raise PluginError(
                 impl.plugin_name, hook_name, f"{type(exc).__name__}: {exc}", self.distribution_of(impl.plugin_name)

@@ -17,8 +17,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+import attrs
 import numpy as np
 
 from dms_hookspecs import (
@@ -148,6 +150,7 @@ class Kernel:
         self._started_sinks: list[Sink] = []
         self._prepared = False
         self._started = False
+        self._startup_called = False
         self.wants_measurements = False
 
     # -- preparation ---------------------------------------------------------------------
@@ -162,7 +165,9 @@ class Kernel:
             return
         file = self.deployment.path
         await self._validate_plugin_settings(file)
-        await self.host.call_historic("dms_configure", config=self)
+        await self.host.call_historic("dms_configure", config=self.deployment)
+        if self.deployment.model and self.model is None:
+            self.model = await self.load_model(self.deployment.model, self.deployment.base_dir)
         for kind, registry in (("source", self.source_types), ("sink", self.sink_types)):
             await self.host.call(
                 f"dms_add_{kind}_types",
@@ -184,13 +189,30 @@ class Kernel:
             try:
                 specs = list(source.points())
             except Exception as exc:  # noqa: BLE001
-                raise PluginError(self.source_types.owner(self._type_of(name)), "Source.points", f"source {name!r}: {type(exc).__name__}: {exc}") from exc
+                owner = self.source_types.owner(self._type_of(name))
+                raise PluginError(owner, "Source.points", f"source {name!r}: {type(exc).__name__}: {exc}", self.host.distribution_of(owner)) from exc
             for spec in specs:
                 try:
                     self.points.add(spec, name)
                 except LeitstandError as exc:
                     raise ConfigError(file, "sources", None, str(exc)) from exc
         self._prepared = True
+
+    async def load_model(self, location: str, base_dir: Path) -> Any:
+        """Load a network model through the ``dms_load_model`` hook.
+
+        :raises ConfigError: no plugin recognises ``location``.
+        :raises PluginError: the plugin that recognised it failed to read it.
+        """
+        answer = await self.host.call_first("dms_load_model", location=location, base_dir=base_dir)
+        if answer is None:
+            raise ConfigError(
+                self.deployment.path, "deployment", "model",
+                f"no loaded plugin can load model {location!r} (is the importer plugin installed and not blocked?)",
+            )
+        plugin, model = answer
+        self.log.info("network model %r loaded by plugin %r", getattr(model, "name", location), plugin)
+        return model
 
     def _type_of(self, source_name: str) -> str:
         return next(config.type for config in self.deployment.sources if config.name == source_name)
@@ -199,6 +221,9 @@ class Kernel:
         schemas: dict[str, SettingsSchema] = dict(await self.host.call("dms_settings_schema"))
         loaded = set(self.host.plugin_names())
         for plugin, raw in self.deployment.plugin_settings.items():
+            if plugin in self.host.blocked:
+                self.log.warning("plugin %r is blocked: its [settings.%s] table is ignored", plugin, plugin)
+                continue
             if plugin not in loaded:
                 raise ConfigError(file, f"settings.{plugin}", None, f"no loaded plugin named {plugin!r} (loaded: {', '.join(sorted(loaded)) or 'none'})")
             if plugin not in schemas:
@@ -206,6 +231,7 @@ class Kernel:
         for plugin, schema in schemas.items():
             raw = self.deployment.plugin_settings.get(plugin, {})
             self._plugin_settings[plugin] = validate_table(raw, schema, file, f"settings.{plugin}")
+        self.deployment = attrs.evolve(self.deployment, plugin_settings=dict(self._plugin_settings))
 
     def _instantiate(self, config: InstanceConfig, registry: TypeRegistry, kind: str, file: str) -> Any:
         table = config.table.rsplit(".", 1)[0]
@@ -216,7 +242,8 @@ class Kernel:
         try:
             return registry.get(config.type)(config.name, settings)
         except Exception as exc:  # noqa: BLE001
-            raise PluginError(registry.owner(config.type), f"{registry.kind} type {config.type!r}", f"cannot create {kind[:-1]} {config.name!r}: {type(exc).__name__}: {exc}") from exc
+            owner = registry.owner(config.type)
+            raise PluginError(owner, f"{registry.kind} type {config.type!r}", f"cannot create {kind[:-1]} {config.name!r}: {type(exc).__name__}: {exc}", self.host.distribution_of(owner)) from exc
 
     def settings_for(self, plugin: str) -> Mapping[str, Any]:
         """Validated ``[settings.<plugin>]`` (defaults filled), empty if the plugin has none."""
@@ -228,12 +255,14 @@ class Kernel:
         """Start plugins, sinks, sources and jobs; on failure, stop what was started and raise."""
         await self.prepare()
         try:
+            self._startup_called = True
             await self.host.call("dms_startup", kernel=self)
             for name, sink in self.sinks.items():
                 try:
                     await sink.open()
                 except Exception as exc:  # noqa: BLE001
-                    raise PluginError(self.sink_types.owner(self._sink_type(name)), "Sink.open", f"sink {name!r}: {type(exc).__name__}: {exc}") from exc
+                    owner = self.sink_types.owner(self._sink_type(name))
+                    raise PluginError(owner, "Sink.open", f"sink {name!r}: {type(exc).__name__}: {exc}", self.host.distribution_of(owner)) from exc
                 self._started_sinks.append(sink)
                 queue_size = self._sink_config(name).queue_size or self.deployment.kernel["default_queue_size"]
                 self.bus.subscribe(f"sink:{name}", sink.write, tuple(sink.accepts), queue_size)
@@ -290,9 +319,11 @@ class Kernel:
                 await source.close()
             except Exception as exc:  # noqa: BLE001
                 self.log.error("source %r failed to close: %s", name, exc)
-        if self._started:
+        if self._startup_called:
             for error in await self.host.call_each("dms_shutdown", kernel=self):
                 self.log.error("%s", error)
+            self._startup_called = False
+        if self._started:
             self.emit(AuditEntry(actor="kernel", action="kernel.stop", subject=self.name))
             await self.bus.stop()
             self._started = False

@@ -152,3 +152,22 @@ def test_cli_check_ok():
     result = run_leitstand(["check", "examples/minimal/deployment.toml"])
     assert result.returncode == 0, result.stderr
     assert "OK" in result.stdout and "32 points" in result.stdout
+
+
+async def test_model_nobody_can_load(make_kernel):
+    kernel = make_kernel(deployment='[deployment]\nname = "t"\nmodel = "grid.xml"\n')
+    with pytest.raises(ConfigError, match=r"\[deployment\] key 'model': no loaded plugin can load model 'grid.xml'"):
+        await kernel.prepare()
+
+
+async def test_model_loaded_through_hook_relative_to_deployment(make_kernel, tmp_path):
+    class loader:  # noqa: N801
+        @staticmethod
+        @hookimpl
+        def dms_load_model(location, base_dir):
+            path = base_dir / location
+            return {"loaded": str(path)} if path.suffix == ".xml" else None
+
+    kernel = make_kernel(("loader", loader), deployment='[deployment]\nname = "t"\nmodel = "grid.xml"\n')
+    await kernel.prepare()
+    assert kernel.model == {"loaded": str(tmp_path / "grid.xml")}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from dms_hookspecs import Setting, SettingsSchema, hookimpl
 from dms_kernel import PluginError
 from dms_kernel.host import BLOCK_ENV, PluginHost
 from subprocess_helpers import run_leitstand
@@ -176,3 +177,68 @@ def test_plugins_json_lists_first_party_plugins():
     assert plugins["replay"]["distribution"] == "dms-replay"
     assert plugins["replay"]["hooks"] == ["dms_add_source_types"]
     assert plugins["console"]["distribution"] == "dms-console"
+
+
+async def test_failed_startup_still_shuts_down_started_plugins(make_kernel):
+    calls = []
+
+    class first:  # noqa: N801
+        @staticmethod
+        def dms_startup(kernel):
+            calls.append("first startup")
+
+        @staticmethod
+        def dms_shutdown(kernel):
+            calls.append("first shutdown")
+
+    class second:  # noqa: N801
+        @staticmethod
+        def dms_startup(kernel):
+            raise OSError("port 2404 in use")
+
+    kernel = make_kernel(("second", second), ("first", first))  # hooks run last-registered first
+    with pytest.raises(PluginError, match="plugin 'second' failed in dms_startup: OSError: port 2404 in use"):
+        await kernel.start()
+    assert calls == ["first startup", "first shutdown"]
+
+
+async def test_duplicate_type_name_is_one_clear_message(make_kernel):
+    import plugins_for_tests as p
+
+    class copycat:  # noqa: N801
+        @staticmethod
+        @hookimpl
+        def dms_add_source_types(registry):
+            registry.add("manual", p.ManualSource)
+
+    kernel = make_kernel(("copycat", copycat), ("types", p.test_types))  # "types" registers first (LIFO)
+    with pytest.raises(PluginError) as info:
+        await kernel.prepare()
+    assert str(info.value) == (
+        "plugin 'copycat' failed in dms_add_source_types: source type 'manual' is already registered by plugin 'types'"
+    )
+
+
+async def test_configure_receives_deployment_with_validated_settings(make_kernel):
+    seen = []
+
+    class configured:  # noqa: N801
+        @staticmethod
+        @hookimpl
+        def dms_settings_schema():
+            return SettingsSchema((Setting("limit", float, 1.0),))
+
+        @staticmethod
+        @hookimpl
+        def dms_configure(config):
+            seen.append((config.name, dict(config.plugin_settings["configured"])))
+
+    kernel = make_kernel(("configured", configured), deployment='[deployment]\nname = "Süd"\n[settings.configured]\nlimit = 3\n')
+    await kernel.prepare()
+    assert seen == [("Süd", {"limit": 3.0})]
+
+
+async def test_settings_of_a_blocked_plugin_are_ignored(make_kernel, caplog):
+    kernel = make_kernel(deployment='[deployment]\nname = "t"\n[plugins]\ndisable = ["vendor"]\n[settings.vendor]\nx = 1\n')
+    await kernel.prepare()
+    assert "plugin 'vendor' is blocked: its [settings.vendor] table is ignored" in caplog.text

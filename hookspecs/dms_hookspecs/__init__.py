@@ -17,11 +17,11 @@ A plugin is a module with hook implementations, published under the entry-point 
     def dms_add_source_types(registry):
         registry.add("my_rtu", MyRtu)
 
-Hook groups: :mod:`~dms_hookspecs.lifecycle`, :mod:`~dms_hookspecs.sources`,
+Hook groups: :mod:`~dms_hookspecs.lifecycle`, :mod:`~dms_hookspecs.models`, :mod:`~dms_hookspecs.sources`,
 :mod:`~dms_hookspecs.solvers`, :mod:`~dms_hookspecs.controllers`, :mod:`~dms_hookspecs.sinks`.
 """
 
-from . import controllers, lifecycle, sinks, solvers, sources
+from . import controllers, lifecycle, models, sinks, solvers, sources
 from .api import ALL_EVENT_TYPES, KernelAPI, Sink, Snapshot, Source, SourceContext, TypeRegistry
 from .markers import PROJECT, hookimpl, hookspec
 from .quality import GOOD, INVALID, Detail, Quality, QualitySource, Validity
@@ -46,7 +46,7 @@ from .types import (
     new_id,
 )
 
-HOOK_MODULES = (lifecycle, sources, solvers, controllers, sinks)
+HOOK_MODULES = (lifecycle, models, sources, solvers, controllers, sinks)
 """Modules holding the hook specifications, in lifecycle order."""
 
 __version__ = "0.1.0"

@@ -1,7 +1,8 @@
 """Controller hooks: propose control actions, authorise and interlock commands.
 
-The command path calls, in order: ``dms_authorize_command`` → ``dms_veto_command`` →
-select (if select-before-operate) → operate on the owning source. Each step is audited.
+The command path calls, in order: ``dms_authorize_command`` → target check (the point must
+exist and be controllable, and its owning source must run) → ``dms_veto_command`` → select
+(if select-before-operate) → operate on the owning source. Each step is audited.
 """
 
 from __future__ import annotations

@@ -56,8 +56,9 @@ def dms_configure(config: Any) -> None:
 def dms_startup(kernel: KernelAPI) -> None:
     """The kernel has created its sources and sinks and is about to start them.
 
-    An exception here aborts startup with a message naming the plugin; plugins already
-    started get ``dms_shutdown``.
+    An exception here aborts startup with a message naming the plugin; then every plugin
+    gets ``dms_shutdown`` (also those whose ``dms_startup`` had not run yet), so shutdown
+    implementations must tolerate a startup that never happened.
 
     :param kernel: the running kernel; keep it to emit events or execute commands later.
     """

@@ -166,7 +166,8 @@ class Command:
     """A control request: breaker open/close, tap raise/lower, set-point.
 
     :param target: the controllable point.
-    :param value: the commanded value (0/1 for open/close, a step delta, a set-point).
+    :param value: the commanded value: for double points (breakers) 1 = open, 2 = close
+        (IEC 61850 DPS); for binary points 0/1; a step delta for tap changers; a set-point.
     :param select_before_operate: run select first, operate after a positive select.
     :param originator: who asked: a user name, or ``"controller:<plugin>"``.
     :param reason: why, for the audit trail.

@@ -12,7 +12,21 @@ from typing import Any, TextIO
 
 import attrs
 
-from dms_hookspecs import REQUIRED, Event, MeasurementBatch, Quality, Setting, SettingsSchema, Sink
+from dms_hookspecs import (
+    REQUIRED,
+    Alarm,
+    AuditEntry,
+    Command,
+    CommandResult,
+    ControlAction,
+    Event,
+    MeasurementBatch,
+    Quality,
+    Setting,
+    SettingsSchema,
+    Sink,
+    StudyResult,
+)
 
 
 def event_record(event: Event) -> list[dict[str, Any]]:
@@ -42,6 +56,23 @@ def _serialise(instance: Any, field: Any, value: Any) -> Any:
     return value
 
 
+def describe(event: Event) -> str:
+    """One line of operator text for a non-measurement event."""
+    if isinstance(event, Command):
+        return f"{event.target} := {event.value:g} by {event.originator}" + (f" ({event.reason})" if event.reason else "")
+    if isinstance(event, CommandResult):
+        return f"{event.status.value} at {event.step}" + (f": {event.reason}" if event.reason else "")
+    if isinstance(event, AuditEntry):
+        return f"{event.actor} {event.action} {event.subject}" + (f": {event.detail}" if event.detail else "")
+    if isinstance(event, Alarm):
+        return f"[{event.priority.name}] {event.message}"
+    if isinstance(event, StudyResult):
+        return f"{event.study} by {event.solver}: {'converged' if event.converged else 'NOT converged'} {event.message}".rstrip()
+    if isinstance(event, ControlAction):
+        return f"{event.controller} proposes {event.command.target} := {event.command.value:g}: {event.rationale}"
+    return repr(event)
+
+
 class ConsoleSink(Sink):
     """Prints events for an operator watching a terminal; measurements summarised per batch."""
 
@@ -68,10 +99,7 @@ class ConsoleSink(Sink):
                     for record in event_record(event)[: self.settings["max_lines"]]:
                         print(f"         {record['point']} = {record['value']:.4g} [{record['quality']}]", file=self.stream)
             else:
-                record = event_record(event)[0]
-                kind = record.pop("event")
-                text = record.get("message") or record.get("detail") or record.get("reason") or ""
-                print(f"{stamp} {kind}: {text}", file=self.stream)
+                print(f"{stamp} {type(event).__name__}: {describe(event)}", file=self.stream)
         self.stream.flush()
 
 
