@@ -143,6 +143,8 @@ class Kernel:
         self.sinks: dict[str, Sink] = {}
         self.studies: dict[str, list[str]] = {}
         self.model: Any = None
+        self.live: Any = None
+        self._model_lock = asyncio.Lock()
         self.counters: dict[str, int] = {"updates": 0, "malformed_batches": 0, "source_restarts": 0}
         self.commands = CommandPath(self.host, self.points, self.sources, self.emit)
         self._plugin_settings: dict[str, dict[str, Any]] = {}
@@ -196,6 +198,14 @@ class Kernel:
                     self.points.add(spec, name)
                 except LeitstandError as exc:
                     raise ConfigError(file, "sources", None, str(exc)) from exc
+        if self.model is not None and hasattr(self.model, "of_type"):
+            from .model.live import LiveModel
+
+            self.live = LiveModel(self.model, self.points.names)
+            self.log.info(
+                "model %r: %d measurements bound to points, %d unbound",
+                getattr(self.model, "name", "?"), len(self.live.bindings), len(self.live.unbound),
+            )
         self._prepared = True
 
     async def load_model(self, location: str, base_dir: Path) -> Any:
@@ -398,12 +408,20 @@ class Kernel:
         :raises StudyError: no plugin returned a result.
         :raises PluginError: the solver raised.
         """
-        snapshot = self.points.snapshot()
-        answer = await self.host.call_first("dms_run_study", in_thread=True, study=study, model=self.model, snapshot=snapshot, options=dict(options or {}))
+        async with self._model_lock:  # the model is updated, then read by the solver thread
+            snapshot = self.points.snapshot()
+            if self.live is not None:
+                self.live.apply(snapshot)
+            answer = await self.host.call_first("dms_run_study", in_thread=True, study=study, model=self.model, snapshot=snapshot, options=dict(options or {}))
         if answer is None:
             raise StudyError(f"no plugin returned a result for study {study!r}")
         _, result = answer
         self.emit(result)
+        for plugin, alarms in await self.host.call("dms_check_result", result=result, model=self.model, kernel=self):
+            for alarm in alarms or ():
+                if not isinstance(alarm, Alarm):
+                    raise PluginError(plugin, "dms_check_result", f"returned {type(alarm).__name__}, not Alarm")
+                self.emit(alarm)
         for plugin, actions in await self.host.call("dms_propose_actions", result=result, snapshot=snapshot):
             for action in actions or ():
                 if not isinstance(action, ControlAction):

@@ -43,6 +43,7 @@ from .types import (
     PointSpec,
     StudyResult,
     Timestamp,
+    TopologyChanged,
     new_id,
 )
 
@@ -58,5 +59,5 @@ __all__ = [
     "Quality", "Validity", "Detail", "QualitySource", "GOOD", "INVALID",
     "Timestamp", "PointId", "PointKind", "PointSpec", "Measurement", "MeasurementBatch",
     "Command", "CommandStatus", "CommandResult", "ControlAction",
-    "Alarm", "AlarmPriority", "AlarmState", "StudyResult", "AuditEntry", "Event", "new_id",
+    "Alarm", "AlarmPriority", "AlarmState", "StudyResult", "AuditEntry", "TopologyChanged", "Event", "new_id",
 ]

@@ -26,6 +26,7 @@ from .types import (
     PointId,
     PointSpec,
     StudyResult,
+    TopologyChanged,
 )
 
 __all__ = [
@@ -46,6 +47,7 @@ ALL_EVENT_TYPES: tuple[type, ...] = (
     CommandResult,
     ControlAction,
     AuditEntry,
+    TopologyChanged,
 )
 
 

@@ -1,4 +1,4 @@
-"""Solver hooks: named studies on the network model (power flow, state estimation, …)."""
+"""Solver hooks: named studies on the network model (power flow, state estimation, …) and result checks."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from .markers import hookspec
 
 if TYPE_CHECKING:
-    from .api import Snapshot
-    from .types import StudyResult
+    from .api import KernelAPI, Snapshot
+    from .types import Alarm, StudyResult
 
 
 @hookspec
@@ -37,4 +37,18 @@ def dms_run_study(study: str, model: Any, snapshot: Snapshot, options: Mapping[s
     :param snapshot: a consistent snapshot of the point database.
     :param options: job options from the deployment file.
     :return: the result, or ``None`` to let another plugin handle it.
+    """
+
+
+@hookspec
+def dms_check_result(result: StudyResult, model: Any, kernel: KernelAPI) -> Sequence[Alarm] | None:
+    """Check a study result (limit checks: voltage band, thermal loading, reverse flow).
+
+    Called by the kernel after every study result, before ``dms_propose_actions``. The
+    returned alarms are published to all sinks (raised and cleared limit violations).
+
+    :param result: the study result.
+    :param model: the network model the study ran on (``None`` if the deployment has none).
+    :param kernel: the kernel (for ``settings_for``); keep per-kernel state keyed by it.
+    :return: alarms to publish, or ``None``.
     """

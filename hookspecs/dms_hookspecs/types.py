@@ -33,6 +33,7 @@ __all__ = [
     "Alarm",
     "StudyResult",
     "AuditEntry",
+    "TopologyChanged",
     "Event",
     "new_id",
 ]
@@ -317,5 +318,23 @@ class AuditEntry:
     time: Timestamp = attrs.field(factory=_now)
 
 
-Event = MeasurementBatch | StudyResult | Alarm | Command | CommandResult | ControlAction | AuditEntry
+@attrs.frozen
+class TopologyChanged:
+    """The energised state of the network changed after switching (topology processor).
+
+    :param energised: node mRIDs newly energised.
+    :param deenergised: node mRIDs newly de-energised.
+    :param switches: mRIDs of the switches whose state changed.
+    :param islands: number of islands after the change.
+    :param time: when the change was processed.
+    """
+
+    energised: tuple[str, ...] = ()
+    deenergised: tuple[str, ...] = ()
+    switches: tuple[str, ...] = ()
+    islands: int = 0
+    time: Timestamp = attrs.field(factory=_now)
+
+
+Event = MeasurementBatch | StudyResult | Alarm | Command | CommandResult | ControlAction | AuditEntry | TopologyChanged
 """Everything a sink can receive."""

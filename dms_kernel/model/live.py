@@ -1,0 +1,202 @@
+"""Keep the network model in step with the point database.
+
+The model's Analog/Discrete measurements name the SCADA points that feed it
+(:attr:`Measurement.point_name`). Before each cyclic study, :meth:`LiveModel.apply` copies the
+latest good values from a snapshot into the model:
+
+=====================================  ==============================================
+measurement type on equipment          model attribute
+=====================================  ==============================================
+``SwitchPosition`` on a Switch         ``open`` (IEC 61850 DPS: 1 = open, 2 = closed;
+                                       binary: 0 = open, 1 = closed)
+``TapPosition`` on a PowerTransformer  ``RatioTapChanger.step`` of its (first) tap changer
+``ThreePhaseActivePower`` (P)          ``p_mw`` of a load, PV, battery or machine
+``ThreePhaseReactivePower`` (Q)        ``q_mvar`` of the same
+``PhaseVoltage``/``LineToLineVoltage`` ``voltage_kv`` of an EnergySource (phase-to-phase)
+``SectionsInService`` on a shunt       ``LinearShuntCompensator.sections``
+=====================================  ==============================================
+
+Values are converted from the measurement's unit and multiplier (``W``, ``k``W, ``MW``,
+``V``, ``kV``, ``VAr``…) to the model's MW/Mvar/kV. Invalid values are ignored, so the model
+keeps its last good state.
+
+Pseudo-loads: a P measurement on a branch whose equipment is no load (a feeder-head breaker
+or a transformer) is a *feeder-head* measurement. Unmeasured loads are scaled so that their
+sum plus the measured loads matches the sum of feeder-head measurements — the usual way a DMS
+distributes a substation measurement over unmeasured customers in proportion to their
+profile (nominal) values.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import attrs
+
+from dms_hookspecs import Validity
+
+from .elements import (
+    ConductingEquipment,
+    Discrete,
+    EnergyConsumer,
+    EnergySource,
+    LinearShuntCompensator,
+    Measurement,
+    PowerElectronicsConnection,
+    PowerTransformer,
+    Switch,
+    SynchronousMachine,
+    Terminal,
+)
+from .network import NetworkModel
+
+__all__ = ["LiveModel", "LiveUpdate", "unit_factor"]
+
+_PREFIX = {"": 1.0, "none": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "m": 1e-3}
+_POWER_UNITS = {"W": 1e-6, "VAr": 1e-6, "var": 1e-6, "VA": 1e-6, "MW": 1.0, "Mvar": 1.0, "MVAr": 1.0, "kW": 1e-3, "kvar": 1e-3, "kVAr": 1e-3}
+_VOLTAGE_UNITS = {"V": 1e-3, "kV": 1.0}
+_GENERATING = (PowerElectronicsConnection, SynchronousMachine)
+_VALUE_TYPES = (EnergyConsumer, PowerElectronicsConnection, SynchronousMachine)
+
+
+def unit_factor(measurement: Measurement, target: str) -> float:
+    """Factor from the measurement's unit to ``"MW"`` (power) or ``"kV"`` (voltage)."""
+    unit = measurement.unit or ("MW" if target == "MW" else "kV")
+    table = _POWER_UNITS if target == "MW" else _VOLTAGE_UNITS
+    if unit not in table:
+        raise ValueError(f"measurement {measurement.mrid!r} ({measurement.name}): unit {unit!r} is not a {target} unit")
+    return table[unit] * _PREFIX.get(measurement.unit_multiplier, 1.0)
+
+
+@attrs.frozen
+class LiveUpdate:
+    """What one :meth:`LiveModel.apply` changed."""
+
+    switches: tuple[str, ...] = ()
+    values: int = 0
+    pseudo_scale: float | None = None
+
+
+@attrs.define
+class _Binding:
+    measurement: Measurement
+    equipment: ConductingEquipment
+    point: str
+    factor: float
+
+
+class LiveModel:
+    """Binds model measurements to points and applies snapshots to the model.
+
+    :param model: the network model.
+    :param point_names: points that exist in the point database; measurements naming other
+        points are left unbound (listed in :attr:`unbound`).
+    """
+
+    def __init__(self, model: NetworkModel, point_names: Iterable[str]) -> None:
+        self.model = model
+        known = set(point_names)
+        self.bindings: list[_Binding] = []
+        self.unbound: list[Measurement] = []
+        for measurement in model.of_type(Measurement):
+            equipment = self._equipment_of(measurement)
+            if equipment is None or measurement.point_name not in known:
+                self.unbound.append(measurement)
+                continue
+            self.bindings.append(_Binding(measurement, equipment, measurement.point_name, self._factor(measurement)))
+        measured = {id(b.equipment) for b in self.bindings if b.measurement.measurement_type == "ThreePhaseActivePower"}
+        self._heads = [
+            b for b in self.bindings
+            if b.measurement.measurement_type == "ThreePhaseActivePower" and not isinstance(b.equipment, _VALUE_TYPES)
+        ]
+        self._unmeasured = [load for load in model.of_type(EnergyConsumer) if id(load) not in measured]
+        self._nominal = {id(load): (load.p_mw, load.q_mvar) for load in self._unmeasured}
+
+    def _equipment_of(self, measurement: Measurement) -> ConductingEquipment | None:
+        if measurement.terminal and measurement.terminal in self.model:
+            terminal = self.model.get(measurement.terminal, Terminal)
+            return self.model.get(terminal.conducting_equipment, ConductingEquipment)
+        if measurement.power_system_resource and measurement.power_system_resource in self.model:
+            resource = self.model.get(measurement.power_system_resource)
+            return resource if isinstance(resource, ConductingEquipment) else None
+        return None
+
+    @staticmethod
+    def _factor(measurement: Measurement) -> float:
+        kind = measurement.measurement_type
+        if kind in ("ThreePhaseActivePower", "ThreePhaseReactivePower"):
+            return unit_factor(measurement, "MW")
+        if kind in ("PhaseVoltage", "LineToLineVoltage"):
+            return unit_factor(measurement, "kV") * (math.sqrt(3) if kind == "PhaseVoltage" else 1.0)
+        return 1.0
+
+    def apply(self, snapshot) -> LiveUpdate:  # noqa: ANN001 - dms_hookspecs.Snapshot
+        """Copy good values from ``snapshot`` into the model; returns what changed."""
+        switches: list[str] = []
+        values = 0
+        head_p = 0.0
+        heads_seen = 0
+        measured_load_p = 0.0
+        for binding in self.bindings:
+            measurement = snapshot.get(binding.point)
+            if measurement.quality.validity is not Validity.GOOD or math.isnan(measurement.value):
+                continue
+            value = measurement.value * binding.factor
+            equipment = binding.equipment
+            kind = binding.measurement.measurement_type
+            if kind == "SwitchPosition" and isinstance(equipment, Switch):
+                is_open = _switch_open(binding.measurement, measurement.value)
+                if is_open is not None and is_open != equipment.open:
+                    equipment.open = is_open
+                    switches.append(equipment.mrid)
+            elif kind == "TapPosition" and isinstance(equipment, PowerTransformer):
+                for end in self.model.ends(equipment):
+                    changer = self.model.tap_changer(end)
+                    if changer is not None:
+                        changer.step = value
+                        break
+            elif kind == "ThreePhaseActivePower":
+                if isinstance(equipment, _VALUE_TYPES):
+                    equipment.p_mw = value
+                    if isinstance(equipment, EnergyConsumer):
+                        measured_load_p += value
+                    elif isinstance(equipment, _GENERATING):
+                        measured_load_p -= value
+                else:
+                    head_p += value
+                    heads_seen += 1
+            elif kind == "ThreePhaseReactivePower" and isinstance(equipment, _VALUE_TYPES):
+                equipment.q_mvar = value
+            elif kind in ("PhaseVoltage", "LineToLineVoltage") and isinstance(equipment, EnergySource):
+                equipment.voltage_kv = value
+            elif kind == "SectionsInService" and isinstance(equipment, LinearShuntCompensator):
+                equipment.sections = value
+            else:
+                continue
+            values += 1
+        scale = self._scale_pseudo_loads(head_p - measured_load_p) if heads_seen else None
+        return LiveUpdate(tuple(switches), values, scale)
+
+    def _scale_pseudo_loads(self, remaining_mw: float) -> float | None:
+        nominal_total = sum(self._nominal[id(load)][0] for load in self._unmeasured)
+        if not self._unmeasured or nominal_total <= 0:
+            return None
+        scale = max(remaining_mw, 0.0) / nominal_total
+        for load in self._unmeasured:
+            p, q = self._nominal[id(load)]
+            load.p_mw, load.q_mvar = p * scale, q * scale
+        return scale
+
+
+def _switch_open(measurement: Measurement, value: float) -> bool | None:
+    """Switch state from a position value; ``None`` for intermediate/bad positions."""
+    position = int(round(value))
+    if isinstance(measurement, Discrete) and measurement.unit == "binary":
+        return position == 0
+    if position == 1:
+        return True
+    if position == 2:
+        return False
+    return None
+

@@ -1,0 +1,1 @@
+"""Limit checks on power-flow results."""
