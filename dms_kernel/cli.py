@@ -4,6 +4,8 @@
     leitstand check DEPLOYMENT.toml                validate without starting
     leitstand plugins [--json]                     list installed plugins and their hooks
     leitstand points DEPLOYMENT.toml [--json]      list the points the deployment declares
+    leitstand study powerflow MODEL [--solver NAME] [--unbalanced] [--output FILE.csv]
+                                                   run a study offline on a model file or example name
 
 Errors a user can fix (configuration, plugins) print one line and exit with status 2;
 ``--debug`` adds the traceback.
@@ -22,12 +24,17 @@ import traceback
 from collections.abc import Sequence
 
 from . import __version__
+from dms_hookspecs import Alarm
+
 from .config import load_deployment
 from .errors import LeitstandError
 from .host import PluginHost
 from .kernel import Kernel
 
 __all__ = ["main"]
+
+STUDIES = {"powerflow": "power_flow"}
+"""CLI study names → kernel study names."""
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
@@ -48,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
 
     plugins = commands.add_parser("plugins", help="list installed plugins")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
+
+    study = commands.add_parser("study", help="run a study offline on a network model")
+    study.add_argument("study", choices=sorted(STUDIES), help="the study")
+    study.add_argument("model", help="CIM file (.xml/.zip) or example network name (e.g. cigre_mv)")
+    study.add_argument("--solver", default=None, help="solver plugin (pandapower, power-grid-model, opendss)")
+    study.add_argument("--unbalanced", action="store_true", help="three-phase unbalanced calculation")
+    study.add_argument("--output", default=None, metavar="FILE.csv", help="write node,phase,vm_pu,va_deg")
 
     points = commands.add_parser("points", help="list the points of a deployment")
     points.add_argument("deployment", help="deployment file (TOML)")
@@ -97,6 +111,45 @@ async def _points(path: str, as_json: bool) -> int:
                 f"{row['deadband']:>8g}  {'yes' if row['controllable'] else ''}"
             )
     return 0
+
+
+async def _study(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    kernel = Kernel()
+    kernel.model = await kernel.load_model(args.model, Path.cwd())
+    await kernel.prepare()
+    options: dict[str, object] = {"unbalanced": args.unbalanced}
+    if args.solver:
+        options["solver"] = args.solver
+    alarms: list[object] = []
+    kernel.bus.subscribe("study-cli", _collect(alarms), (Alarm,), 100_000)
+    await kernel.bus.start()
+    result = await kernel.run_study(STUDIES[args.study], options)
+    await kernel.bus.stop()
+    data = result.data
+    if args.output and "nodes" in data:
+        from .model.results import write_node_csv
+
+        write_node_csv(data, Path(args.output))
+        print(f"wrote {len(data['nodes']['node'])} node-phase rows to {args.output}")
+    if not result.converged:
+        print(f"{args.study}: NOT converged (solver {result.solver}): {result.message}")
+        return 1
+    iterations = f" in {data['iterations']} iterations" if data.get("iterations") else ""
+    print(f"{args.study}: converged{iterations} (solver {result.solver}, {'unbalanced' if data.get('unbalanced') else 'balanced'})")
+    if "losses_mw" in data:
+        print(f"total losses: {data['losses_mw']:.6f} MW, {data['losses_mvar']:.6f} Mvar")
+    for alarm in alarms:
+        print(f"limit: {alarm.message}")  # type: ignore[attr-defined]
+    return 0
+
+
+def _collect(into: list[object]):  # noqa: ANN202
+    async def handler(events):  # noqa: ANN001, ANN202
+        into.extend(events)
+
+    return handler
 
 
 def _plugins(as_json: bool) -> int:
@@ -155,6 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_check(args.deployment))
         if args.command == "points":
             return asyncio.run(_points(args.deployment, args.json))
+        if args.command == "study":
+            return asyncio.run(_study(args))
         return asyncio.run(_run(args.deployment, args.duration))
     except LeitstandError as exc:
         if args.debug:

@@ -216,10 +216,10 @@ class Kernel:
         """
         answer = await self.host.call_first("dms_load_model", location=location, base_dir=base_dir)
         if answer is None:
-            raise ConfigError(
-                self.deployment.path, "deployment", "model",
-                f"no loaded plugin can load model {location!r} (is the importer plugin installed and not blocked?)",
-            )
+            problem = f"no loaded plugin can load model {location!r} (is the importer plugin installed and not blocked?)"
+            if self.deployment.model != location:  # asked for directly, e.g. by `leitstand study`
+                raise LeitstandError(problem)
+            raise ConfigError(self.deployment.path, "deployment", "model", problem)
         plugin, model = answer
         self.log.info("network model %r loaded by plugin %r", getattr(model, "name", location), plugin)
         return model

@@ -389,7 +389,7 @@ class LinearShuntCompensator(ConductingEquipment):
 
 @attrs.define(eq=False, repr=False)
 class PowerElectronicsUnit(IdentifiedObject):
-    connection: str | None = None
+    power_electronics_connection: str | None = None
     max_p_mw: float = 0.0
     min_p_mw: float = 0.0
 

@@ -41,7 +41,7 @@ _REFERENCE_FIELDS = (
     "load_response",
     "consumer",
     "line",
-    "connection",
+    "power_electronics_connection",
     "power_system_resource",
     "substation",
     "region",
