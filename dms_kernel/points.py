@@ -24,6 +24,18 @@ __all__ = ["PointDatabase", "PointSnapshot", "Subscription"]
 _INVALID_BITS = INVALID.to_bits()
 
 
+def _measurement(
+    name: str, values: np.ndarray, quality: np.ndarray, source_time: np.ndarray, receive_time: np.ndarray, number: int
+) -> Measurement:
+    return Measurement(
+        point=PointId(name),
+        value=float(values[number]),
+        quality=Quality.from_bits(int(quality[number])),
+        source_time=float(source_time[number]),
+        receive_time=float(receive_time[number]),
+    )
+
+
 class Subscription:
     """A callback for changes of a set of points; ``cancel()`` ends it."""
 
@@ -64,13 +76,7 @@ class PointSnapshot:
 
     def get(self, point: PointId | str) -> Measurement:
         number = self.number(point)
-        return Measurement(
-            point=PointId(self.names[number]),
-            value=float(self.values[number]),
-            quality=Quality.from_bits(int(self.quality[number])),
-            source_time=float(self.source_time[number]),
-            receive_time=float(self.receive_time[number]),
-        )
+        return _measurement(self.names[number], self.values, self.quality, self.source_time, self.receive_time, number)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -269,13 +275,7 @@ class PointDatabase:
         number = point if isinstance(point, int) else self.number(point)
         if not 0 <= number < self._count:
             raise UnknownPointError(f"unknown point number {number}")
-        return Measurement(
-            point=PointId(self.names[number]),
-            value=float(self._values[number]),
-            quality=Quality.from_bits(int(self._quality[number])),
-            source_time=float(self._source_time[number]),
-            receive_time=float(self._receive_time[number]),
-        )
+        return _measurement(self.names[number], self._values, self._quality, self._source_time, self._receive_time, number)
 
     def values(self, points: np.ndarray) -> np.ndarray:
         """Current values of many points (a copy)."""
