@@ -125,3 +125,29 @@ def test_wrong_unit_is_named():
     model.get("M_L1P").unit = "A"
     with pytest.raises(ValueError, match="measurement 'M_L1P' .*unit 'A' is not a MW unit"):
         LiveModel(model, scada(VALUES).names)
+
+
+def test_scada_points_from_model_measurements():
+    from dms_hookspecs import PointKind
+    from dms_kernel.model.scada import add_scada_measurements, measurement_points
+
+    model = feeder()
+    specs = {spec.id.name: spec for spec in measurement_points(model)}
+    assert specs["S1/CB1/Pos"].kind is PointKind.DOUBLE and specs["S1/CB1/Pos"].controllable
+    assert specs["S1/CB1/Pos"].select_before_operate
+    assert specs["S1/TR/Tap"].kind is PointKind.STEP and specs["S1/TR/Tap"].controllable
+    assert specs["L1/P"].kind is PointKind.ANALOG and specs["L1/P"].unit == "kW" and not specs["L1/P"].controllable
+
+    bare = feeder()
+    for measurement in list(bare.of_type(Discrete)) + list(bare.of_type(Analog)):
+        del bare.objects[measurement.mrid]
+    bare.invalidate()
+    added = add_scada_measurements(bare)
+    assert sorted(m.point_name for m in added) == ["SRC/U", "TR/P", "TR/Q", "TR/Tap", "cb1/Pos"]
+    bare.validate()
+    # the added measurements drive the model like any others
+    db = scada({"SRC/U": 112.0, "TR/P": 5.0, "TR/Q": 1.0, "TR/Tap": -2, "cb1/Pos": 2})
+    LiveModel(bare, db.names).apply(db.snapshot())
+    assert bare.get("SRC").voltage_kv == pytest.approx(112.0)
+    assert bare.get("TAP").step == -2
+    assert bare.get("L3").p_mw == pytest.approx(3.0)  # 5 MW head over 1+1+3 MW nominal
