@@ -144,6 +144,8 @@ class Kernel:
         self.studies: dict[str, list[str]] = {}
         self.model: Any = None
         self.live: Any = None
+        self.topology: Any = None
+        self._pending_switch_points: set[int] = set()
         self._model_lock = asyncio.Lock()
         self.counters: dict[str, int] = {"updates": 0, "malformed_batches": 0, "source_restarts": 0}
         self.commands = CommandPath(self.host, self.points, self.sources, self.emit)
@@ -201,7 +203,10 @@ class Kernel:
         if self.model is not None and hasattr(self.model, "of_type"):
             from .model.live import LiveModel
 
+            from .model.topology import TopologyProcessor
+
             self.live = LiveModel(self.model, self.points.names)
+            self.topology = TopologyProcessor(self.model)
             self.log.info(
                 "model %r: %d measurements bound to points, %d unbound",
                 getattr(self.model, "name", "?"), len(self.live.bindings), len(self.live.unbound),
@@ -277,6 +282,8 @@ class Kernel:
                 queue_size = self._sink_config(name).queue_size or self.deployment.kernel["default_queue_size"]
                 self.bus.subscribe(f"sink:{name}", sink.write, tuple(sink.accepts), queue_size)
             self.wants_measurements = any(issubclass(MeasurementBatch, sink.accepts) for sink in self.sinks.values())
+            if self.live is not None and self.live.switch_points():
+                self.points.subscribe(self.points.numbers(self.live.switch_points()), self._on_switch_points)
             await self.bus.start()
             self._started = True
             loop = asyncio.get_running_loop()
@@ -372,6 +379,28 @@ class Kernel:
             )
         )
 
+    def _on_switch_points(self, changed: np.ndarray) -> None:
+        """Switch positions changed: update model and topology now (or after a running study)."""
+        self._pending_switch_points.update(int(n) for n in changed)
+        if not self._model_lock.locked():
+            self._apply_switch_points()
+
+    def _apply_switch_points(self) -> None:
+        switched = []
+        for number in sorted(self._pending_switch_points):
+            measurement = self.points.read(number)
+            mrid = self.live.apply_switch(measurement.point.name, measurement.value, measurement.quality.validity.name == "GOOD")
+            if mrid is not None:
+                switched.append(mrid)
+        self._pending_switch_points.clear()
+        if switched:
+            self._publish_topology()
+
+    def _publish_topology(self) -> None:
+        change = self.topology.sync_from_model()
+        if change.switches:
+            self.emit(change.to_event())
+
     def snapshot(self) -> PointSnapshot:
         return self.points.snapshot()
 
@@ -411,8 +440,12 @@ class Kernel:
         async with self._model_lock:  # the model is updated, then read by the solver thread
             snapshot = self.points.snapshot()
             if self.live is not None:
-                self.live.apply(snapshot)
+                self._pending_switch_points.clear()  # the snapshot has the latest positions
+                if self.live.apply(snapshot).switches:
+                    self._publish_topology()
             answer = await self.host.call_first("dms_run_study", in_thread=True, study=study, model=self.model, snapshot=snapshot, options=dict(options or {}))
+        if self._pending_switch_points:
+            self._apply_switch_points()
         if answer is None:
             raise StudyError(f"no plugin returned a result for study {study!r}")
         _, result = answer

@@ -46,6 +46,7 @@ __all__ = [
     "EnergyConsumerPhase",
     "EnergySource",
     "LinearShuntCompensator",
+    "LinearShuntCompensatorPhase",
     "PowerElectronicsUnit",
     "PhotoVoltaicUnit",
     "BatteryUnit",
@@ -385,6 +386,19 @@ class LinearShuntCompensator(ConductingEquipment):
     normal_sections: int = 1
     nominal_kv: float = 0.0
     connection: str = "Y"
+
+
+@attrs.define(eq=False, repr=False)
+class LinearShuntCompensatorPhase(IdentifiedObject):
+    """One phase of an unbalanced capacitor bank (CIM ``LinearShuntCompensatorPhase``)."""
+
+    shunt_compensator: str = ""
+    phase: str = "A"
+    b_per_section_us: float = 0.0
+    g_per_section_us: float = 0.0
+    maximum_sections: int = 1
+    sections: float = 1.0
+    normal_sections: int = 1
 
 
 @attrs.define(eq=False, repr=False)

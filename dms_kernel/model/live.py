@@ -131,6 +131,22 @@ class LiveModel:
             return unit_factor(measurement, "kV") * (math.sqrt(3) if kind == "PhaseVoltage" else 1.0)
         return 1.0
 
+    def switch_points(self) -> list[str]:
+        """Point names of the switch-position measurements."""
+        return [b.point for b in self.bindings if b.measurement.measurement_type == "SwitchPosition" and isinstance(b.equipment, Switch)]
+
+    def apply_switch(self, point: str, value: float, good: bool) -> str | None:
+        """Apply one switch-position value; returns the switch mRID if its state changed."""
+        if not good or math.isnan(value):
+            return None
+        for binding in self.bindings:
+            if binding.point == point and binding.measurement.measurement_type == "SwitchPosition" and isinstance(binding.equipment, Switch):
+                is_open = _switch_open(binding.measurement, value)
+                if is_open is not None and is_open != binding.equipment.open:
+                    binding.equipment.open = is_open
+                    return binding.equipment.mrid
+        return None
+
     def apply(self, snapshot) -> LiveUpdate:  # noqa: ANN001 - dms_hookspecs.Snapshot
         """Copy good values from ``snapshot`` into the model; returns what changed."""
         switches: list[str] = []

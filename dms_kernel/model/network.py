@@ -40,6 +40,7 @@ _REFERENCE_FIELDS = (
     "transformer_end",
     "load_response",
     "consumer",
+    "shunt_compensator",
     "line",
     "power_electronics_connection",
     "power_system_resource",
@@ -63,6 +64,8 @@ class NetworkModel:
         self.name = name
         self.objects: dict[str, IdentifiedObject] = {}
         self.unknown_classes: collections.Counter[str] = collections.Counter()
+        #: solved state read from a CIM SV profile: TopologicalNode mRID -> (u_kv, angle_deg)
+        self.state_voltages: dict[str, tuple[float, float]] = {}
         self._by_class: dict[type, list[IdentifiedObject]] | None = None
         self._node_equipment: dict[str, list[tuple[str, str]]] | None = None
 

@@ -180,7 +180,9 @@ class TopologyProcessor:
         model = self.model
         self._node_list: list[str] = model.node_ids()
         self._adj: dict[str, list[str]] = {n: [] for n in self._node_list}  # node -> branch mRIDs
+        self._nbrs: dict[str, list[tuple[str, str]]] = {n: [] for n in self._node_list}  # node -> (branch, other node)
         self._attached: dict[str, list[str]] = {n: [] for n in self._node_list}  # node -> in-service equipment
+        self._single: dict[str, list[str]] = {n: [] for n in self._node_list}  # node -> one-terminal equipment
         self._eq_nodes: dict[str, tuple[str, ...]] = {}  # in-service equipment -> its distinct connected nodes
         self._active: dict[str, bool] = {}  # branch -> conducting
         self._switch_open: dict[str, bool] = {}  # every switch, in service or not
@@ -203,16 +205,27 @@ class TopologyProcessor:
                     continue
                 if node not in self._adj:
                     self._adj[node] = []
+                    self._nbrs[node] = []
                     self._attached[node] = []
+                    self._single[node] = []
                     self._node_list.append(node)
                 if node not in nodes:
                     nodes.append(node)
             self._eq_nodes[eq.mrid] = node_tuple = tuple(nodes)
             for node in node_tuple:
                 self._attached[node].append(eq.mrid)
+            if len(node_tuple) == 1:
+                self._single[node_tuple[0]].append(eq.mrid)
             if len(node_tuple) >= 2:
                 for node in node_tuple:
                     self._adj[node].append(eq.mrid)
+                if len(node_tuple) == 2:
+                    a, b = node_tuple
+                    self._nbrs[a].append((eq.mrid, b))
+                    self._nbrs[b].append((eq.mrid, a))
+                else:
+                    for node in node_tuple:
+                        self._nbrs[node].extend([(eq.mrid, other) for other in node_tuple if other != node])
                 self._active[eq.mrid] = not (isinstance(eq, Switch) and eq.open)
                 if isinstance(eq, PowerTransformer):
                     self._transformers.add(eq.mrid)
@@ -238,17 +251,14 @@ class TopologyProcessor:
         self._heads = self._find_heads()
 
     def _component(self, start: str) -> set[str]:
-        adj, active, eq_nodes = self._adj, self._active, self._eq_nodes
+        nbrs, active = self._nbrs, self._active
         seen = {start}
         stack = [start]
         while stack:
-            node = stack.pop()
-            for eq in adj[node]:
-                if active[eq]:
-                    for other in eq_nodes[eq]:
-                        if other not in seen:
-                            seen.add(other)
-                            stack.append(other)
+            for eq, other in nbrs[stack.pop()]:
+                if other not in seen and active[eq]:
+                    seen.add(other)
+                    stack.append(other)
         return seen
 
     def _new_island(self, nodes: set[str]) -> int:
@@ -389,34 +399,35 @@ class TopologyProcessor:
         return change
 
     def _change(self, switches: tuple[str, ...], up: list[str], down: list[str], changed: list[int]) -> TopologyChange:
-        flipped = set(up) | set(down)
-        eq_up: list[str] = []
-        eq_down: list[str] = []
-        if flipped:
-            seen: set[str] = set()
-            for node in (*up, *down):
-                for eq in self._attached[node]:
-                    if eq in seen:
-                        continue
-                    seen.add(eq)
-                    nodes = self._eq_nodes[eq]
-                    after = self._eq_energised(eq)
-                    before = any(
-                        (not self._node_energised(n)) if n in flipped else self._node_energised(n) for n in nodes
-                    )
-                    if after and not before:
-                        eq_up.append(eq)
-                    elif before and not after:
-                        eq_down.append(eq)
         return TopologyChange(
             switches=switches,
             energised_nodes=tuple(up),
             deenergised_nodes=tuple(down),
-            energised_equipment=tuple(eq_up),
-            deenergised_equipment=tuple(eq_down),
+            energised_equipment=tuple(self._flipped_equipment(up, True)) if up else (),
+            deenergised_equipment=tuple(self._flipped_equipment(down, False)) if down else (),
             changed_islands=tuple(changed),
             island_count=self.island_count,
         )
+
+    def _flipped_equipment(self, nodes: list[str], went_up: bool) -> list[str]:
+        """Equipment attached to ``nodes`` whose energisation flipped, when all ``nodes`` flipped one way.
+
+        De-energised: all its nodes are dead now. Energised: all its nodes not in ``nodes`` were
+        (and still are) dead, so it was dead before.
+        """
+        flipped = set(nodes) if went_up else ()
+        eq_nodes, island, sources, adj, single = self._eq_nodes, self._island, self._island_sources, self._adj, self._single
+        result: list[str] = []
+        seen: set[str] = set()
+        for node in nodes:
+            result.extend(single[node])
+            for eq in adj[node]:
+                if eq in seen:
+                    continue
+                seen.add(eq)
+                if all(n in flipped or sources[island[n]] == 0 for n in eq_nodes[eq]):
+                    result.append(eq)
+        return result
 
     def _activate(self, mrid: str) -> tuple[list[str], list[str], list[int]]:
         self._active[mrid] = True
@@ -484,7 +495,7 @@ class TopologyProcessor:
 
     def _split_side(self, u: str, v: str) -> set[str] | None:
         """Nodes on the smaller side if ``u`` and ``v`` are no longer connected, else None."""
-        adj, active, eq_nodes = self._adj, self._active, self._eq_nodes
+        nbrs, active = self._nbrs, self._active
         seen_u, seen_v = {u}, {v}
         queue_u, queue_v = collections.deque((u,)), collections.deque((v,))
         while queue_u and queue_v:
@@ -492,21 +503,21 @@ class TopologyProcessor:
                 queue, seen, other = queue_u, seen_u, seen_v
             else:
                 queue, seen, other = queue_v, seen_v, seen_u
-            node = queue.popleft()
-            for eq in adj[node]:
-                if active[eq]:
-                    for nxt in eq_nodes[eq]:
-                        if nxt in other:
-                            return None
-                        if nxt not in seen:
-                            seen.add(nxt)
-                            queue.append(nxt)
+            for eq, nxt in nbrs[queue.popleft()]:
+                if nxt not in seen and active[eq]:
+                    if nxt in other:
+                        return None
+                    seen.add(nxt)
+                    queue.append(nxt)
         return seen_u if not queue_u else seen_v
 
     # -- directions and tracing -------------------------------------------------------------
 
     def _tree(self, island_id: int) -> tuple[dict, dict, dict]:
-        """``(parent, depth, children)`` of an island: parent[node] = (parent node, branch) or None at a source."""
+        """``(parent, depth, children)`` of an island: parent[node] = (parent node, branch) or None at a source.
+
+        ``children`` is filled on the first downstream trace (see :meth:`_children`).
+        """
         tree = self._trees.get(island_id)
         if tree is not None:
             return tree
@@ -514,22 +525,27 @@ class TopologyProcessor:
         roots = [n for n in self._source_nodes if island[n] == island_id]
         parent: dict[str, tuple[str, str] | None] = dict.fromkeys(roots)
         depth = dict.fromkeys(roots, 0)
-        children: dict[str, list[str]] = collections.defaultdict(list)
-        adj, active, eq_nodes = self._adj, self._active, self._eq_nodes
+        nbrs, active = self._nbrs, self._active
         order = list(roots)
         for node in order:  # grows while iterating: breadth-first
             d = depth[node] + 1
-            for eq in adj[node]:
-                if active[eq]:
-                    for nxt in eq_nodes[eq]:
-                        if nxt not in parent:
-                            parent[nxt] = (node, eq)
-                            depth[nxt] = d
-                            children[node].append(nxt)
-                            order.append(nxt)
-        tree = (parent, depth, children)
+            for eq, nxt in nbrs[node]:
+                if nxt not in parent and active[eq]:
+                    parent[nxt] = (node, eq)
+                    depth[nxt] = d
+                    order.append(nxt)
+        tree = (parent, depth, {})
         self._trees[island_id] = tree
         return tree
+
+    @staticmethod
+    def _children(tree: tuple[dict, dict, dict]) -> dict[str, list[str]]:
+        parent, _, children = tree
+        if not children and len(parent) > 1:
+            for node, step in parent.items():  # breadth-first order, so children lists are too
+                if step is not None:
+                    children.setdefault(step[0], []).append(node)
+        return children
 
     def depth(self, node: str) -> int | None:
         """Hops from the nearest source, None if de-energised."""
@@ -575,7 +591,8 @@ class TopologyProcessor:
         _, starts = self._ends(kind, mrid)
         if not starts:
             return Trace(mrid)
-        parent, _, children = self._tree(self._island[starts[0]])
+        tree = self._tree(self._island[starts[0]])
+        parent, children = tree[0], self._children(tree)
         nodes: list[str] = []
         seen: set[str] = set()
         for start in starts:
@@ -609,7 +626,7 @@ class TopologyProcessor:
         blocked = {head_node for _, _, head_node in self._heads} | set(self._source_nodes)
         owner: dict[str, str] = {}
         queue: collections.deque[str] = collections.deque()
-        adj, active, eq_nodes = self._adj, self._active, self._eq_nodes
+        nbrs, active, eq_nodes = self._nbrs, self._active, self._eq_nodes
         for feeder, eq, head_node in self._heads:
             if not active.get(eq, False):
                 continue
@@ -620,12 +637,10 @@ class TopologyProcessor:
         while queue:
             node = queue.popleft()
             feeder = owner[node]
-            for eq in adj[node]:
-                if active[eq]:
-                    for nxt in eq_nodes[eq]:
-                        if nxt not in owner and nxt not in blocked:
-                            owner[nxt] = feeder
-                            queue.append(nxt)
+            for eq, nxt in nbrs[node]:
+                if nxt not in owner and active[eq] and nxt not in blocked:
+                    owner[nxt] = feeder
+                    queue.append(nxt)
         self._feeder_cache = owner
         return owner
 
