@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
+import numpy as np
 
 from dms_hookspecs import Alarm, AlarmPriority, AlarmState, StudyResult
 
@@ -64,48 +65,70 @@ class LimitChecker:
         self._branches(result.data.get("branches", {}), seen)
         return self._transitions(seen)
 
+    def _bands(self, nominal_kv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Low and high limit per row, from the nearest configured voltage level (within 10 %)."""
+        low = np.full(nominal_kv.shape, self.settings.voltage_band[0])
+        high = np.full(nominal_kv.shape, self.settings.voltage_band[1])
+        best = np.full(nominal_kv.shape, np.inf)
+        for level, (band_low, band_high) in self.settings.voltage_bands.items():
+            distance = np.abs(nominal_kv - level)
+            use = (distance <= 0.1 * level) & (distance < best)
+            low[use], high[use], best[use] = band_low, band_high, distance[use]
+        return low, high
+
     def _voltages(self, nodes: Mapping[str, Sequence[Any]], seen: dict) -> None:
-        for node, name, phase, vm, u_kv in zip(nodes["node"], nodes["name"], nodes["phase"], nodes["vm_pu"], nodes["u_kv"], strict=True):
-            if vm is None or math.isnan(vm) or vm <= 0.0:
-                continue  # de-energised: handled by topology, not a voltage violation
-            nominal_kv = u_kv / vm * math.sqrt(3)
-            low, high = self.settings.band_for(nominal_kv)
-            key = ("voltage", node, int(phase))
+        vm = np.asarray(nodes["vm_pu"], dtype=float)
+        if vm.size == 0:
+            return
+        with np.errstate(invalid="ignore", divide="ignore"):
+            energised = np.isfinite(vm) & (vm > 0.0)  # de-energised nodes are the topology's business
+            nominal_kv = np.where(energised, np.asarray(nodes["u_kv"], dtype=float) / vm * math.sqrt(3), 0.0)
+        low, high = self._bands(nominal_kv)
+        margin = self.settings.voltage_hysteresis_pu
+        # only rows that violate or sit inside the hysteresis margin need a look (vectorised filter)
+        candidates = np.flatnonzero(energised & ((vm > high - margin) | (vm < low + margin)))
+        node_ids, names, phases = nodes["node"], nodes["name"], nodes["phase"]
+        for row in candidates:
+            value = float(vm[row])
+            key = ("voltage", str(node_ids[row]), int(phases[row]))
             active = self.active.get(key)
             if active is not None:
-                margin = self.settings.voltage_hysteresis_pu
-                still = vm > active.limit - margin if active.above else vm < active.limit + margin
+                still = value > active.limit - margin if active.above else value < active.limit + margin
                 if still:
-                    seen[key] = (vm, name)
-                continue
-            if vm > high or vm < low:
-                seen[key] = (vm, name)
-                self._raise(key, vm, name, high if vm > high else low, vm > high)
+                    seen[key] = (value, names[row])
+            elif value > high[row] or value < low[row]:
+                above = value > high[row]
+                seen[key] = (value, names[row])
+                self._raise(key, value, str(names[row]), float(high[row] if above else low[row]), above)
 
     def _branches(self, branches: Mapping[str, Sequence[Any]], seen: dict) -> None:
-        if not branches or not branches.get("element"):
+        if not branches or len(branches.get("element", ())) == 0:
             return
-        columns = zip(branches["element"], branches["name"], branches["kind"], branches["phase"],
-                      branches["loading_percent"], branches["p_from_mw"], strict=True)
-        for element, name, kind, phase, loading, p_from in columns:
-            if loading is not None and not math.isnan(loading):
-                key = ("loading", element, int(phase))
-                limit = self.settings.max_loading_percent
-                active = self.active.get(key)
-                if active is not None:
-                    if loading > limit - self.settings.loading_hysteresis_percent:
-                        seen[key] = (loading, name)
-                elif loading > limit:
-                    seen[key] = (loading, name)
-                    self._raise(key, loading, name, limit, True, kind)
-            if self.settings.reverse_flow and kind == "PowerTransformer" and p_from is not None and not math.isnan(p_from):
-                key = ("reverse", element, int(phase))
-                if p_from < -self.settings.reverse_flow_threshold_mw:
-                    seen[key] = (p_from, name)
-                    if key not in self.active:
-                        self._raise(key, p_from, name, 0.0, False, kind)
-                elif key in self.active and p_from < 0.0:
-                    seen[key] = (p_from, name)  # hysteresis: clears only once flow is forward again
+        loading = np.asarray(branches["loading_percent"], dtype=float)
+        p_from = np.asarray(branches["p_from_mw"], dtype=float)
+        kinds = np.asarray(branches["kind"], dtype=object)
+        limit = self.settings.max_loading_percent
+        with np.errstate(invalid="ignore"):
+            loaded = np.flatnonzero(loading > limit - self.settings.loading_hysteresis_percent)
+            reverse = np.flatnonzero((kinds == "PowerTransformer") & (p_from < 0.0)) if self.settings.reverse_flow else ()
+        elements, names, phases = branches["element"], branches["name"], branches["phase"]
+        for row in loaded:
+            key = ("loading", str(elements[row]), int(phases[row]))
+            value = float(loading[row])
+            if key in self.active:
+                seen[key] = (value, names[row])
+            elif value > limit:
+                seen[key] = (value, names[row])
+                self._raise(key, value, str(names[row]), limit, True, str(kinds[row]))
+        for row in reverse:
+            key = ("reverse", str(elements[row]), int(phases[row]))
+            value = float(p_from[row])
+            if value < -self.settings.reverse_flow_threshold_mw:
+                seen[key] = (value, names[row])
+                if key not in self.active:
+                    self._raise(key, value, str(names[row]), 0.0, False, str(kinds[row]))
+            elif key in self.active:
+                seen[key] = (value, names[row])  # hysteresis: clears only once flow is forward again
 
     def _raise(self, key: tuple[str, str, int], value: float, name: str, limit: float, above: bool, kind: str = "") -> None:
         what, element, phase = key
