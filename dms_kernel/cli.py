@@ -201,6 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         datefmt="%H:%M:%S",
         stream=sys.stderr,
     )
+    for noisy in ("pandapower", "numba"):  # library start-up chatter (e.g. "Failed to import plotly")
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         if args.command == "plugins":
             return _plugins(args.json)

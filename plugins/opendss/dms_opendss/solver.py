@@ -203,7 +203,10 @@ class DssSolver:
                     phase = order[k]
                     if phase not in (1, 2, 3):
                         continue
-                    i_a = max(amps[k], amps[ncond + k]) if len(amps) > ncond + k else amps[k]
+                    if element.startswith("Transformer."):
+                        i_a = amps[k]  # winding 1: NormalAmps is rated at winding 1's voltage
+                    else:
+                        i_a = max(amps[k], amps[ncond + k]) if len(amps) > ncond + k else amps[k]
                     p_to = powers[ncond + k] if len(powers) > ncond + k else (0.0, 0.0)
                     loading = i_a / normal * 100.0 if normal else math.nan
                     branches.append(
