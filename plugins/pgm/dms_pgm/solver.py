@@ -1,0 +1,222 @@
+"""Power flow with power-grid-model: cached conversion, update per call, results in the common schema."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import weakref
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from power_grid_model import CalculationMethod, ComponentType
+from power_grid_model.errors import PowerGridError
+
+from dms_hookspecs import StudyResult
+from dms_kernel.model import NetworkModel
+from dms_kernel.model.results import BRANCH_COLUMNS, NODE_COLUMNS, power_flow_data
+
+from .convert import PgmNetwork, to_pgm
+
+__all__ = ["SOLVER_NAME", "network_for", "calculate", "results_data", "run_power_flow"]
+
+SOLVER_NAME = "power-grid-model"
+C = ComponentType
+_BRANCHES = (C.line, C.link, C.transformer)
+_cache: weakref.WeakKeyDictionary[NetworkModel, dict[tuple[bool, bool], PgmNetwork]] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def network_for(model: NetworkModel, asymmetric: bool, source_impedance: bool = False) -> PgmNetwork:
+    """The cached conversion of ``model`` (converted on first use, again only if objects were added/removed)."""
+    key = (asymmetric, source_impedance)
+    with _lock:
+        per_model = _cache.setdefault(model, {})
+        net = per_model.get(key)
+        if net is None or net.object_count != len(model):
+            net = per_model[key] = to_pgm(model, asymmetric=asymmetric, source_impedance=source_impedance)
+        return net
+
+
+def calculate(net: PgmNetwork, *, error_tolerance: float = 1e-8, max_iterations: int = 20) -> dict[ComponentType, np.ndarray]:
+    """One Newton-Raphson power flow on the (updated) model; symmetric unless ``net.asymmetric``.
+
+    :raises PowerGridError: not converged or singular.
+    """
+    assert net.model is not None
+    return net.model.calculate_power_flow(
+        symmetric=not net.asymmetric,
+        calculation_method=CalculationMethod.newton_raphson,
+        error_tolerance=error_tolerance,
+        max_iterations=max_iterations,
+        output_component_types=[c for c in (C.node, *_BRANCHES, C.three_winding_transformer) if c in net.input_data],
+    )
+
+
+def _wrap(angle: np.ndarray) -> np.ndarray:
+    return (angle + 180.0) % 360.0 - 180.0
+
+
+def _absorbed(net: PgmNetwork, output: Mapping[ComponentType, np.ndarray], energized: np.ndarray):
+    """Voltages (3 rows each) of the nodes folded into line ends, and the branch columns of their switches.
+
+    Switch closed: the node is the kept node. Switch open with the line energised from its other
+    end: the open-end voltage of the line's pi model, ``V_other * ys / (ys + ysh/2)`` (per phase
+    in asymmetric mode). Otherwise de-energised (NaN).
+    """
+    asym = net.asymmetric
+    nodes = output[C.node]
+    v = nodes["u_pu"] * np.exp(1j * nodes["u_angle"])  # (n,) or (n, 3)
+    u_base = net.u_rated / (1e3 if asym else math.sqrt(3) * 1e3)
+    lines_in, lines_out = net.input_data[C.line], output[C.line]
+    rows = np.array([net.line_row[a[3].mrid] for a in net.absorbed], dtype=np.int64)
+    at_from = np.array([a[4] == 0 for a in net.absorbed])
+    sign = np.array([1.0 if a[2] == 1 else -1.0 for a in net.absorbed])  # power flows from switch terminal 1
+    kept = np.where(at_from, lines_in["from_node"][rows], lines_in["to_node"][rows])
+    other = np.where(at_from, lines_in["to_node"][rows], lines_in["from_node"][rows])
+    far_on = np.where(at_from, net.line_status[1][rows], net.line_status[0][rows]).astype(bool)
+    closed = net.absorbed_closed
+    ys = 1.0 / (lines_in["r1"][rows] + 1j * lines_in["x1"][rows])
+    ysh = 1j * 2 * math.pi * net.frequency * lines_in["c1"][rows]
+    ratio = ys / (ys + ysh / 2)
+    open_end = ~closed & far_on & energized[other]
+    live = (closed & energized[kept]) | open_end
+    expand = (lambda x: x[:, None]) if asym else (lambda x: x)
+    value = np.where(expand(closed), v[kept], expand(ratio) * v[other])
+    value = np.where(expand(live), value, np.nan)
+    base = np.where(closed, u_base[kept], u_base[other])
+    if asym:
+        vm, va = np.abs(value).ravel(), _wrap(np.degrees(np.angle(value))).ravel()
+        u_kv = (np.abs(value) * base[:, None]).ravel()
+    else:
+        vm = np.repeat(np.abs(value), 3)
+        va = _wrap(np.repeat(np.degrees(np.angle(value)), 3) + np.tile([0.0, -120.0, 120.0], len(rows)))
+        u_kv = np.repeat(np.abs(value) * base, 3)
+    share = 1.0 if asym else 1.0 / 3.0
+
+    def side(quantity: str) -> np.ndarray:
+        values = np.where(expand(at_from), lines_out[f"{quantity}_from"][rows], lines_out[f"{quantity}_to"][rows])
+        return values.ravel() if asym else np.repeat(values, 3)
+
+    signs = np.repeat(sign, 3)
+    p, q = side("p") * signs * share / 1e6, side("q") * signs * share / 1e6
+    columns = {
+        "i_ka": side("i") / 1e3, "p_from_mw": p, "q_from_mvar": q, "p_to_mw": -p, "q_to_mvar": -q,
+        "loading_percent": np.zeros(3 * len(rows)),
+    }
+    return vm, va, u_kv, columns
+
+
+def _static_columns(net: PgmNetwork) -> dict[str, Any]:
+    """Identity columns of the node and branch tables (computed once per converted network)."""
+    static = getattr(net, "_static_columns", None)
+    if static is None:
+        node_ids = [*net.node_mrids, *(a[0] for a in net.absorbed)]
+        node_names = [*net.node_names, *net.absorbed_names]
+        info = [row for component in (*_BRANCHES, C.three_winding_transformer) for row in net.branches.get(component, ())]
+        info += [(switch.mrid, switch.name, type(switch).__name__) for _, switch, *_ in net.absorbed]
+        static = {
+            "nodes": {
+                "node": [n for n in node_ids for _ in range(3)],
+                "name": [n for n in node_names for _ in range(3)],
+                "phase": [1, 2, 3] * len(node_ids),
+            },
+            "branches": {
+                "element": [e for e, _, _ in info for _ in range(3)],
+                "name": [(n or e).lower() for e, n, _ in info for _ in range(3)],
+                "kind": [k for _, _, k in info for _ in range(3)],
+                "phase": [1, 2, 3] * len(info),
+            },
+        }
+        net._static_columns = static  # type: ignore[attr-defined]
+    return static
+
+
+def results_data(net: PgmNetwork, output: Mapping[ComponentType, np.ndarray]) -> dict[str, Any]:
+    """The power-flow ``data`` mapping (:func:`dms_kernel.model.results.power_flow_data`) of a pgm output.
+
+    Balanced runs report phases 1, 2, 3 with the positive-sequence voltage (angles shifted by 0,
+    -120, +120 degrees, as :func:`~dms_kernel.model.results.balanced_phases`) and a third of the
+    branch power per phase. De-energised nodes have NaN voltages. A three-winding transformer is
+    one row: ``p_from`` = winding 1, ``p_to`` = windings 2 + 3. The tables are filled column-wise
+    (same schema as ``power_flow_data`` rows; 10,000 nodes would cost ~90 ms row by row).
+    """
+    asym = net.asymmetric
+    nodes = output[C.node]
+    energized = nodes["energized"].astype(bool)
+    if asym:
+        vm = np.where(energized[:, None], nodes["u_pu"], np.nan).ravel()
+        va = _wrap(np.degrees(nodes["u_angle"])).ravel()
+        u_kv = np.where(energized[:, None], nodes["u"] / 1e3, np.nan).ravel()
+    else:
+        vm = np.repeat(np.where(energized, nodes["u_pu"], np.nan), 3)
+        va = _wrap(np.repeat(np.degrees(nodes["u_angle"]), 3) + np.tile([0.0, -120.0, 120.0], len(nodes)))
+        u_kv = np.repeat(np.where(energized, nodes["u"] / math.sqrt(3) / 1e3, np.nan), 3)
+    columns: dict[str, list[np.ndarray]] = {k: [] for k in ("i_ka", "p_from_mw", "q_from_mvar", "p_to_mw", "q_to_mvar", "loading_percent")}
+    if net.absorbed:
+        vm_a, va_a, ukv_a, extra = _absorbed(net, output, energized)
+        vm, va, u_kv = np.concatenate([vm, vm_a]), np.concatenate([va, va_a]), np.concatenate([u_kv, ukv_a])
+    va = np.where(np.isnan(vm), np.nan, va)
+
+    losses_p = losses_q = 0.0
+    share = 1.0 if asym else 1.0 / 3.0
+    for component in (*_BRANCHES, C.three_winding_transformer):
+        if component not in output:
+            continue
+        out = output[component]
+        if component == C.three_winding_transformer:
+            p_from, q_from = out["p_1"], out["q_1"]
+            p_to, q_to = out["p_2"] + out["p_3"], out["q_2"] + out["q_3"]
+            current = np.maximum(np.maximum(out["i_1"], out["i_2"]), out["i_3"])
+        else:
+            p_from, q_from, p_to, q_to = out["p_from"], out["q_from"], out["p_to"], out["q_to"]
+            current = np.maximum(out["i_from"], out["i_to"])
+        losses_p += float(np.sum(p_from + p_to)) / 1e6
+        losses_q += float(np.sum(q_from + q_to)) / 1e6
+        values = (current / 1e3, p_from * share / 1e6, q_from * share / 1e6, p_to * share / 1e6, q_to * share / 1e6)
+        for name, value in zip(("i_ka", "p_from_mw", "q_from_mvar", "p_to_mw", "q_to_mvar"), values, strict=True):
+            columns[name].append(value.ravel() if asym else np.repeat(value, 3))
+        columns["loading_percent"].append(np.repeat(out["loading"] * 100.0, 3))
+    if net.absorbed:
+        for name, value in extra.items():
+            columns[name].append(value)
+    static = _static_columns(net)
+    data = power_flow_data((), (), losses_mw=losses_p, losses_mvar=losses_q, unbalanced=asym)
+    data["nodes"].update(static["nodes"], vm_pu=vm.tolist(), va_deg=va.tolist(), u_kv=u_kv.tolist())
+    data["nodes"] = {column: data["nodes"][column] for column in NODE_COLUMNS}
+    data["branches"].update(static["branches"])
+    for name, parts in columns.items():
+        data["branches"][name] = np.concatenate(parts).tolist() if parts else []
+    data["branches"] = {column: data["branches"][column] for column in BRANCH_COLUMNS}
+    return data
+
+
+def run_power_flow(model: NetworkModel, options: Mapping[str, Any]) -> StudyResult:
+    """Update the cached network from ``model``, solve, and return the study result.
+
+    Options: ``unbalanced`` (asymmetric calculation), ``source_impedance`` (model the EnergySource
+    Thevenin impedance, default off: ideal source), ``tolerance`` (pu, default 1e-8),
+    ``max_iterations`` (default 20). Not converging gives ``converged=False`` with the message.
+    """
+    started = time.time()
+    net = network_for(model, bool(options.get("unbalanced", False)), bool(options.get("source_impedance", False)))
+    net.update(model)
+    mode = "asymmetric" if net.asymmetric else "symmetric"
+    try:
+        output = calculate(
+            net,
+            error_tolerance=float(options.get("tolerance", 1e-8)),
+            max_iterations=int(options.get("max_iterations", 20)),
+        )
+    except PowerGridError as exc:
+        return StudyResult(
+            study="power_flow", solver=SOLVER_NAME, converged=False,
+            message=f"power-grid-model {mode} Newton-Raphson did not converge: {type(exc).__name__}: {exc}".strip(),
+        )
+    data = results_data(net, output)
+    return StudyResult(
+        study="power_flow", solver=SOLVER_NAME, converged=True, data=data,
+        message=f"power-grid-model {mode} Newton-Raphson converged in {1e3 * (time.time() - started):.1f} ms; "
+        f"losses {data['losses_mw']:.6f} MW",
+    )
