@@ -70,6 +70,7 @@ _DEPLOYMENT = SettingsSchema(
         Setting("name", str, REQUIRED, "name shown to operators"),
         Setting("model", str, None, "network model: file relative to the deployment file, or an example name"),
         Setting("description", str, "", "free text"),
+        Setting("standard_measurements", bool, False, "add the usual DSO measurements to a model that has none"),
     )
 )
 _PLUGINS = SettingsSchema(
@@ -134,6 +135,8 @@ class Deployment:
     :param name: deployment name.
     :param model: the ``model`` key: a file path or a name a model plugin knows (``cigre_mv``).
     :param base_dir: directory of the deployment file; relative model paths start here.
+    :param standard_measurements: equip a model without measurements with the usual DSO set
+        (:func:`dms_kernel.model.scada.add_scada_measurements`).
     :param plugin_settings: settings per plugin: raw after parsing; validated, with defaults,
         in the deployment the kernel passes to ``dms_configure``.
     """
@@ -143,6 +146,7 @@ class Deployment:
     description: str
     model: str | None
     base_dir: Path
+    standard_measurements: bool
     enable: tuple[str, ...] | None
     disable: tuple[str, ...]
     kernel: Mapping[str, Any]
@@ -248,6 +252,7 @@ def parse_deployment(data: Mapping[str, Any], file: str = "<string>", base: Path
         description=deployment["description"],
         model=deployment["model"] or None,
         base_dir=(base or Path.cwd()).resolve(),
+        standard_measurements=deployment["standard_measurements"],
         enable=_string_list(plugins["enable"], file, "enable") if plugins["enable"] is not None else None,
         disable=_string_list(plugins["disable"], file, "disable"),
         kernel=kernel,

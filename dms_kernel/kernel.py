@@ -172,6 +172,13 @@ class Kernel:
         await self.host.call_historic("dms_configure", config=self.deployment)
         if self.deployment.model and self.model is None:
             self.model = await self.load_model(self.deployment.model, self.deployment.base_dir)
+            if self.deployment.standard_measurements and hasattr(self.model, "of_type"):
+                from .model.elements import Measurement
+                from .model.scada import add_scada_measurements
+
+                if not self.model.of_type(Measurement):
+                    added = add_scada_measurements(self.model)
+                    self.log.info("model %r: added %d standard SCADA measurements", self.model.name, len(added))
         for kind, registry in (("source", self.source_types), ("sink", self.sink_types)):
             await self.host.call(
                 f"dms_add_{kind}_types",
