@@ -297,6 +297,7 @@ class Kernel:
             for name, source in self.sources.items():
                 context = SourceContext(self, name, self.points.owned_by(name))
                 self._source_tasks.append(loop.create_task(self._supervise(name, source, context), name=f"source:{name}"))
+            await self._prime_jobs()
             for job in self.deployment.jobs:
                 self.scheduler.every(job.name, job.period_s, lambda job=job: self._run_job(job.name, job.study, job.options))
             await self.scheduler.start()
@@ -304,6 +305,19 @@ class Kernel:
             await self.stop()
             raise
         self.emit(AuditEntry(actor="kernel", action="kernel.start", subject=self.name, detail=f"{len(self.sources)} sources, {len(self.points)} points, {len(self.sinks)} sinks"))
+
+    async def _prime_jobs(self) -> None:
+        """Run every job's study once at startup, so that model conversion and JIT compilation
+        (e.g. numba) happen before the first cycle, never inside one. A failure is alarmed,
+        not fatal: the job keeps trying at its period."""
+        for job in self.deployment.jobs:
+            started = time.monotonic()
+            try:
+                await self.run_study(job.study, job.options, publish=False)
+            except LeitstandError as exc:
+                self._on_job_error(job.name, exc)
+            else:
+                self.log.info("job %r primed in %.2f s", job.name, time.monotonic() - started)
 
     def _sink_config(self, name: str) -> InstanceConfig:
         return next(config for config in self.deployment.sinks if config.name == name)
@@ -438,8 +452,11 @@ class Kernel:
 
     # -- studies and commands ------------------------------------------------------------
 
-    async def run_study(self, study: str, options: Mapping[str, Any] | None = None) -> StudyResult:
+    async def run_study(self, study: str, options: Mapping[str, Any] | None = None, *, publish: bool = True) -> StudyResult:
         """Run a study on a fresh snapshot, emit its result and let controllers propose actions.
+
+        ``publish=False`` only computes (used to prime solvers at startup): no event, no
+        result checks, no control actions.
 
         :raises StudyError: no plugin returned a result.
         :raises PluginError: the solver raised.
@@ -456,6 +473,8 @@ class Kernel:
         if answer is None:
             raise StudyError(f"no plugin returned a result for study {study!r}")
         _, result = answer
+        if not publish:
+            return result
         self.emit(result)
         for plugin, alarms in await self.host.call("dms_check_result", result=result, model=self.model, kernel=self):
             for alarm in alarms or ():

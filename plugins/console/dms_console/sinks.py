@@ -67,7 +67,9 @@ def describe(event: Event) -> str:
     if isinstance(event, Alarm):
         return f"[{event.priority.name}] {event.message}"
     if isinstance(event, StudyResult):
-        return f"{event.study} by {event.solver}: {'converged' if event.converged else 'NOT converged'} {event.message}".rstrip()
+        state = "converged" if event.converged else "NOT converged"
+        detail = event.message.removeprefix("converged").strip() if event.converged else event.message
+        return f"{event.study} by {event.solver}: {state} {detail}".rstrip()
     if isinstance(event, ControlAction):
         return f"{event.controller} proposes {event.command.target} := {event.command.value:g}: {event.rationale}"
     return repr(event)

@@ -55,12 +55,15 @@ class LimitChecker:
     def __init__(self, settings: LimitSettings) -> None:
         self.settings = settings
         self.active: dict[tuple[str, str, int], _Active] = {}
+        self._balanced = True
 
     def check(self, result: StudyResult) -> list[Alarm]:
         """Alarms raised or cleared by this result (power-flow results only)."""
         if result.study != "power_flow" or not result.converged or "nodes" not in result.data:
             return []
         seen: dict[tuple[str, str, int], tuple[float, str]] = {}
+        # a balanced result repeats each value on phases 1-3: check phase 1 only, report "all phases"
+        self._balanced = not result.data.get("unbalanced", False)
         self._voltages(result.data["nodes"], seen)
         self._branches(result.data.get("branches", {}), seen)
         return self._transitions(seen)
@@ -86,7 +89,10 @@ class LimitChecker:
         low, high = self._bands(nominal_kv)
         margin = self.settings.voltage_hysteresis_pu
         # only rows that violate or sit inside the hysteresis margin need a look (vectorised filter)
-        candidates = np.flatnonzero(energised & ((vm > high - margin) | (vm < low + margin)))
+        near = energised & ((vm > high - margin) | (vm < low + margin))
+        if self._balanced:
+            near &= np.asarray(nodes["phase"]) == 1
+        candidates = np.flatnonzero(near)
         node_ids, names, phases = nodes["node"], nodes["name"], nodes["phase"]
         for row in candidates:
             value = float(vm[row])
@@ -108,9 +114,10 @@ class LimitChecker:
         p_from = np.asarray(branches["p_from_mw"], dtype=float)
         kinds = np.asarray(branches["kind"], dtype=object)
         limit = self.settings.max_loading_percent
+        first = np.asarray(branches["phase"]) == 1 if self._balanced else np.ones(loading.shape, dtype=bool)
         with np.errstate(invalid="ignore"):
-            loaded = np.flatnonzero(loading > limit - self.settings.loading_hysteresis_percent)
-            reverse = np.flatnonzero((kinds == "PowerTransformer") & (p_from < 0.0)) if self.settings.reverse_flow else ()
+            loaded = np.flatnonzero(first & (loading > limit - self.settings.loading_hysteresis_percent))
+            reverse = np.flatnonzero(first & (kinds == "PowerTransformer") & (p_from < 0.0)) if self.settings.reverse_flow else ()
         elements, names, phases = branches["element"], branches["name"], branches["phase"]
         for row in loaded:
             key = ("loading", str(elements[row]), int(phases[row]))
@@ -133,14 +140,16 @@ class LimitChecker:
     def _raise(self, key: tuple[str, str, int], value: float, name: str, limit: float, above: bool, kind: str = "") -> None:
         what, element, phase = key
         label = name or element
+        where = "all phases" if self._balanced else f"phase {phase}"
         if what == "voltage":
-            message = f"voltage {value:.3f} pu at node {label!r} phase {phase} {'above' if above else 'below'} {limit:.3f} pu"
+            message = f"voltage {value:.3f} pu at node {label!r} {where} {'above' if above else 'below'} {limit:.3f} pu"
             priority = AlarmPriority.HIGH
         elif what == "loading":
-            message = f"{kind or 'branch'} {label!r} phase {phase} loaded {value:.1f} % (limit {limit:g} %)"
+            message = f"{kind or 'branch'} {label!r} {where} loaded {value:.1f} % (limit {limit:g} %)"
             priority = AlarmPriority.HIGH if value > 1.2 * limit else AlarmPriority.MEDIUM
         else:
-            message = f"reverse power flow {-value:.3f} MW through transformer {label!r}"
+            total = -value * 3 if self._balanced else -value  # balanced rows carry a third of the power
+            message = f"reverse power flow {total:.3f} MW through transformer {label!r}"
             priority = AlarmPriority.LOW
         self.active[key] = _Active(Alarm(message, priority, source="limits", category="limit"), limit, above)
 
