@@ -22,7 +22,7 @@ Hook groups: :mod:`~dms_hookspecs.lifecycle`, :mod:`~dms_hookspecs.models`, :mod
 """
 
 from . import controllers, lifecycle, models, sinks, solvers, sources
-from .api import ALL_EVENT_TYPES, KernelAPI, Sink, Snapshot, Source, SourceContext, TypeRegistry
+from .api import ALL_EVENT_TYPES, KernelAPI, SimulatorServer, Sink, Snapshot, Source, SourceContext, TwinAPI, TypeRegistry
 from .markers import PROJECT, hookimpl, hookspec
 from .quality import GOOD, INVALID, Detail, Quality, QualitySource, Validity
 from .settings import REQUIRED, Setting, SettingsSchema
@@ -54,7 +54,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "PROJECT", "hookimpl", "hookspec", "HOOK_MODULES",
-    "Source", "Sink", "SourceContext", "Snapshot", "KernelAPI", "TypeRegistry", "ALL_EVENT_TYPES",
+    "Source", "Sink", "SourceContext", "SimulatorServer", "TwinAPI", "Snapshot", "KernelAPI", "TypeRegistry", "ALL_EVENT_TYPES",
     "Setting", "SettingsSchema", "REQUIRED",
     "Quality", "Validity", "Detail", "QualitySource", "GOOD", "INVALID",
     "Timestamp", "PointId", "PointKind", "PointSpec", "Measurement", "MeasurementBatch",

@@ -30,6 +30,8 @@ from .types import (
 )
 
 __all__ = [
+    "TwinAPI",
+    "SimulatorServer",
     "TypeRegistry",
     "SourceContext",
     "Snapshot",
@@ -179,3 +181,49 @@ class Sink(abc.ABC):
 
     async def close(self) -> None:
         """Flush and release resources; called once at shutdown."""
+
+
+@runtime_checkable
+class TwinAPI(Protocol):
+    """The digital twin a simulator server exposes (implemented by the field simulator).
+
+    Values are what a field device would report: engineering value, packed IEC 61850
+    quality bits, and the twin's source timestamp (seconds since the epoch).
+    """
+
+    def points(self) -> Sequence[PointSpec]:
+        """Every point the twin serves (its measurements and controls)."""
+
+    def read(self, point: str) -> tuple[float, int, float]:
+        """``(value, quality_bits, source_time)`` of one point. :raises KeyError: unknown point."""
+
+    def subscribe(self, callback: Callable[[Sequence[tuple[str, float, int, float]]], None]) -> Callable[[], None]:
+        """Call ``callback([(point, value, quality_bits, source_time), ...])`` on every change;
+        returns a function that ends the subscription."""
+
+    async def operate(self, point: str, value: float) -> tuple[bool, str]:
+        """Execute a control on the twin (breaker 1 = open / 2 = close, tap position or
+        raise/lower step, set-point). Returns ``(accepted, reason)``."""
+
+
+class SimulatorServer(abc.ABC):
+    """Base class of simulator types: a protocol server exposing a twin's points on 127.0.0.1.
+
+    Created by the field simulator with its settings (host, port, point map, protocol
+    options) and the twin; :meth:`start` binds the socket, :meth:`stop` closes it.
+    """
+
+    settings_schema: ClassVar[SettingsSchema] = SettingsSchema()
+
+    def __init__(self, name: str, settings: Mapping[str, Any], twin: TwinAPI) -> None:
+        self.name = name
+        self.settings = settings
+        self.twin = twin
+
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Bind and serve; return once the server accepts connections."""
+
+    @abc.abstractmethod
+    async def stop(self) -> None:
+        """Close every connection and the listening socket."""

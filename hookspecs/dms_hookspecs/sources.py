@@ -25,3 +25,17 @@ def dms_add_source_types(registry: TypeRegistry) -> None:
 
     :param registry: the source type registry.
     """
+
+
+@hookspec
+def dms_add_simulator_types(registry: TypeRegistry) -> None:
+    """Register field-device simulator types: protocol servers that expose a digital twin.
+
+    Called by the field simulator (``leitstand sim``) once at its start. A protocol plugin
+    registers the server side of its protocol next to its source type, e.g.
+    ``registry.add("iec104", Iec104Server)``; the class subclasses
+    :class:`dms_hookspecs.SimulatorServer` and serves the points of a
+    :class:`dms_hookspecs.TwinAPI`.
+
+    :param registry: the simulator type registry.
+    """

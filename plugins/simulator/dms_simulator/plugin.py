@@ -1,0 +1,1 @@
+"""Entry point of the ``simulator`` plugin (the ``leitstand sim`` runner comes with the grid twin)."""
