@@ -33,6 +33,8 @@ from .kernel import Kernel
 
 __all__ = ["main"]
 
+BUILTIN_COMMANDS = ("run", "check", "plugins", "points", "study")
+
 STUDIES = {"powerflow": "power_flow"}
 """CLI study names → kernel study names."""
 
@@ -40,7 +42,7 @@ EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(host: PluginHost | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="leitstand", description="Leitstand distribution management system")
     parser.add_argument("--version", action="version", version=f"leitstand {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
@@ -66,6 +68,14 @@ def _parser() -> argparse.ArgumentParser:
     points = commands.add_parser("points", help="list the points of a deployment")
     points.add_argument("deployment", help="deployment file (TOML)")
     points.add_argument("--json", action="store_true", help="machine-readable output")
+    if host is not None:
+        for impl in reversed(host.pm.hook.dms_add_cli_commands.get_hookimpls()):
+            try:
+                impl.function(commands)
+            except Exception as exc:  # noqa: BLE001 - a broken plugin must not take the CLI down
+                logging.getLogger("leitstand").error(
+                    "plugin %r failed in dms_add_cli_commands: %s: %s", impl.plugin_name, type(exc).__name__, exc
+                )
     return parser
 
 
@@ -194,7 +204,16 @@ async def _run(path: str, duration: float | None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    try:
+        host: PluginHost | None = PluginHost()
+    except LeitstandError as exc:
+        host = None  # built-in commands still work; `leitstand plugins` reports the error
+        command = next((a for a in arguments if not a.startswith("-")), None)
+        if command is not None and command not in BUILTIN_COMMANDS:
+            print(f"leitstand: error: {exc}", file=sys.stderr)  # the plugin that would add this command is broken
+            return EXIT_USER_ERROR
+    args = _parser(host).parse_args(arguments)
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
@@ -212,6 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_points(args.deployment, args.json))
         if args.command == "study":
             return asyncio.run(_study(args))
+        if hasattr(args, "handler"):
+            return asyncio.run(args.handler(args))
         return asyncio.run(_run(args.deployment, args.duration))
     except LeitstandError as exc:
         if args.debug:

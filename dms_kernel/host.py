@@ -22,7 +22,7 @@ import pluggy
 
 import dms_hookspecs
 
-from .errors import PluginError
+from .errors import ConfigError, PluginError
 
 __all__ = ["PluginHost", "PluginInfo", "ENTRY_POINT_GROUP", "BLOCK_ENV"]
 
@@ -250,8 +250,8 @@ class PluginHost:
                 result = impl.function(*args)
                 if inspect.isawaitable(result):
                     result = await result
-        except PluginError:
-            raise  # already names its plugin (e.g. a registry refusing a duplicate type)
+        except (PluginError, ConfigError):
+            raise  # already names its culprit (a registry refusing a duplicate type, a settings key)
         except Exception as exc:  # noqa: BLE001 - reported with the plugin's name
             raise PluginError(
                 impl.plugin_name, hook_name, f"{type(exc).__name__}: {exc}", self.distribution_of(impl.plugin_name)

@@ -33,8 +33,10 @@ import math
 from collections.abc import Iterable
 
 import attrs
+import numpy as np
 
 from dms_hookspecs import Validity
+from dms_hookspecs.quality import _VALIDITY_MASK
 
 from .elements import (
     ConductingEquipment,
@@ -112,6 +114,45 @@ class LiveModel:
         ]
         self._unmeasured = [load for load in model.of_type(EnergyConsumer) if id(load) not in measured]
         self._nominal = {id(load): (load.p_mw, load.q_mvar) for load in self._unmeasured}
+        self._nominal_p = np.array([load.p_mw for load in self._unmeasured], dtype=float)
+        self._nominal_q = np.array([load.q_mvar for load in self._unmeasured], dtype=float)
+        self._nominal_total = sum(self._nominal_p.tolist())
+        self._plan()
+
+    def _plan(self) -> None:
+        """Classify the bindings once, so that :meth:`apply` reads all values in one vectorised step
+        and only visits the bindings that set a model attribute (a 10,000-bus model has ~10,000
+        pseudo-loads, but only a few hundred measurements)."""
+        self._points = [b.point for b in self.bindings]
+        self._factors = np.array([b.factor for b in self.bindings], dtype=float)
+        handled, head, sign, setters = [], [], [], []
+        for row, binding in enumerate(self.bindings):
+            equipment, kind = binding.equipment, binding.measurement.measurement_type
+            action: str | None = None
+            target: object = equipment
+            if kind == "SwitchPosition" and isinstance(equipment, Switch):
+                action = "switch"
+            elif kind == "TapPosition" and isinstance(equipment, PowerTransformer):
+                action = "tap"
+                changers = [self.model.tap_changer(end) for end in self.model.ends(equipment)]
+                target = next((c for c in changers if c is not None), None)
+            elif kind == "ThreePhaseActivePower":
+                action = "p" if isinstance(equipment, _VALUE_TYPES) else "head"
+            elif kind == "ThreePhaseReactivePower" and isinstance(equipment, _VALUE_TYPES):
+                action = "q"
+            elif kind in ("PhaseVoltage", "LineToLineVoltage") and isinstance(equipment, EnergySource):
+                action = "u"
+            elif kind == "SectionsInService" and isinstance(equipment, LinearShuntCompensator):
+                action = "sections"
+            handled.append(action is not None)
+            head.append(action == "head")
+            sign.append(1.0 if action == "p" and isinstance(equipment, EnergyConsumer) else -1.0 if action == "p" and isinstance(equipment, _GENERATING) else 0.0)
+            if action not in (None, "head") and target is not None:
+                setters.append((row, action, binding.measurement, target))
+        self._handled = np.array(handled, dtype=bool)
+        self._head = np.array(head, dtype=bool)
+        self._load_sign = np.array(sign, dtype=float)
+        self._setters = setters
 
     def _equipment_of(self, measurement: Measurement) -> ConductingEquipment | None:
         if measurement.terminal and measurement.terminal in self.model:
@@ -147,61 +188,57 @@ class LiveModel:
                     return binding.equipment.mrid
         return None
 
+    def _numbers(self, snapshot) -> np.ndarray:  # noqa: ANN001
+        number = getattr(snapshot, "number", None)
+        if number is None:
+            index = {name: n for n, name in enumerate(snapshot.names)}
+            number = index.__getitem__
+        return np.fromiter(map(number, self._points), dtype=np.int64, count=len(self._points))
+
     def apply(self, snapshot) -> LiveUpdate:  # noqa: ANN001 - dms_hookspecs.Snapshot
         """Copy good values from ``snapshot`` into the model; returns what changed."""
+        numbers = self._numbers(snapshot)
+        raw = np.asarray(snapshot.values, dtype=float)[numbers]
+        bits = np.asarray(snapshot.quality, dtype=np.int64)[numbers]
+        good = ((bits & _VALIDITY_MASK) == Validity.GOOD) & ~np.isnan(raw)
+        values = raw * self._factors
+        heads = good & self._head
+        heads_seen = int(np.count_nonzero(heads))
+        head_p = sum(values[heads].tolist())
+        loads = good & (self._load_sign != 0.0)
+        measured_load_p = sum((values[loads] * self._load_sign[loads]).tolist())
+        count = int(np.count_nonzero(good & self._handled))
         switches: list[str] = []
-        values = 0
-        head_p = 0.0
-        heads_seen = 0
-        measured_load_p = 0.0
-        for binding in self.bindings:
-            measurement = snapshot.get(binding.point)
-            if measurement.quality.validity is not Validity.GOOD or math.isnan(measurement.value):
+        good_rows, value_of, raw_of = good.tolist(), values.tolist(), raw.tolist()
+        for row, action, measurement, target in self._setters:
+            if not good_rows[row]:
                 continue
-            value = measurement.value * binding.factor
-            equipment = binding.equipment
-            kind = binding.measurement.measurement_type
-            if kind == "SwitchPosition" and isinstance(equipment, Switch):
-                is_open = _switch_open(binding.measurement, measurement.value)
-                if is_open is not None and is_open != equipment.open:
-                    equipment.open = is_open
-                    switches.append(equipment.mrid)
-            elif kind == "TapPosition" and isinstance(equipment, PowerTransformer):
-                for end in self.model.ends(equipment):
-                    changer = self.model.tap_changer(end)
-                    if changer is not None:
-                        changer.step = value
-                        break
-            elif kind == "ThreePhaseActivePower":
-                if isinstance(equipment, _VALUE_TYPES):
-                    equipment.p_mw = value
-                    if isinstance(equipment, EnergyConsumer):
-                        measured_load_p += value
-                    elif isinstance(equipment, _GENERATING):
-                        measured_load_p -= value
-                else:
-                    head_p += value
-                    heads_seen += 1
-            elif kind == "ThreePhaseReactivePower" and isinstance(equipment, _VALUE_TYPES):
-                equipment.q_mvar = value
-            elif kind in ("PhaseVoltage", "LineToLineVoltage") and isinstance(equipment, EnergySource):
-                equipment.voltage_kv = value
-            elif kind == "SectionsInService" and isinstance(equipment, LinearShuntCompensator):
-                equipment.sections = value
+            value = value_of[row]
+            if action == "p":
+                target.p_mw = value
+            elif action == "q":
+                target.q_mvar = value
+            elif action == "switch":
+                is_open = _switch_open(measurement, raw_of[row])
+                if is_open is not None and is_open != target.open:
+                    target.open = is_open
+                    switches.append(target.mrid)
+            elif action == "tap":
+                target.step = value
+            elif action == "u":
+                target.voltage_kv = value
             else:
-                continue
-            values += 1
+                target.sections = value
         scale = self._scale_pseudo_loads(head_p - measured_load_p) if heads_seen else None
-        return LiveUpdate(tuple(switches), values, scale)
+        return LiveUpdate(tuple(switches), count, scale)
 
     def _scale_pseudo_loads(self, remaining_mw: float) -> float | None:
-        nominal_total = sum(self._nominal[id(load)][0] for load in self._unmeasured)
-        if not self._unmeasured or nominal_total <= 0:
+        if not self._unmeasured or self._nominal_total <= 0:
             return None
-        scale = max(remaining_mw, 0.0) / nominal_total
-        for load in self._unmeasured:
-            p, q = self._nominal[id(load)]
-            load.p_mw, load.q_mvar = p * scale, q * scale
+        scale = max(remaining_mw, 0.0) / self._nominal_total
+        for load, p, q in zip(self._unmeasured, (self._nominal_p * scale).tolist(), (self._nominal_q * scale).tolist(), strict=True):
+            load.p_mw = p
+            load.q_mvar = q
         return scale
 
 

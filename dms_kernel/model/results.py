@@ -2,7 +2,9 @@
 
 A solver returns a :class:`~dms_hookspecs.StudyResult` whose ``data`` is built by
 :func:`power_flow_data`: per-phase node voltages and branch flows as column tables (dicts of
-equal-length lists), plus totals. Balanced solvers report phases 1, 2, 3 with the positive-
+equal-length sequences: lists, tuples or 1-d numpy arrays — a solver may hand over its numpy
+result columns without converting them), plus totals. :func:`rows` gives plain Python values
+whatever the column type. Balanced solvers report phases 1, 2, 3 with the positive-
 sequence magnitude and angles shifted by 0, -120 and +120 degrees, so every consumer reads
 one format.
 
@@ -19,6 +21,8 @@ import csv
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 __all__ = ["NODE_COLUMNS", "BRANCH_COLUMNS", "power_flow_data", "balanced_phases", "write_node_csv", "rows"]
 
@@ -50,9 +54,19 @@ def _wrap(angle: float) -> float:
     return (angle + 180.0) % 360.0 - 180.0
 
 
+def _columns(table: Mapping[str, Sequence[Any]], columns: Sequence[str]) -> dict[str, Sequence[Any]]:
+    missing = [column for column in columns if column not in table]
+    if missing:
+        raise ValueError(f"column table lacks the columns {missing} (needs {columns})")
+    lengths = {column: len(table[column]) for column in columns}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"columns of unequal length: {lengths}")
+    return {column: table[column] for column in columns}
+
+
 def power_flow_data(
-    nodes: Iterable[Sequence[Any]],
-    branches: Iterable[Sequence[Any]],
+    nodes: Iterable[Sequence[Any]] | Mapping[str, Sequence[Any]],
+    branches: Iterable[Sequence[Any]] | Mapping[str, Sequence[Any]],
     *,
     losses_mw: float,
     losses_mvar: float,
@@ -60,10 +74,14 @@ def power_flow_data(
     iterations: int | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """The ``data`` mapping of a power-flow :class:`~dms_hookspecs.StudyResult`."""
+    """The ``data`` mapping of a power-flow :class:`~dms_hookspecs.StudyResult`.
+
+    ``nodes``/``branches``: rows (tuples in :data:`NODE_COLUMNS`/:data:`BRANCH_COLUMNS` order), or
+    a column table (mapping of column name to an equal-length list or numpy array), used as is.
+    """
     return {
-        "nodes": _table(nodes, NODE_COLUMNS),
-        "branches": _table(branches, BRANCH_COLUMNS),
+        "nodes": _columns(nodes, NODE_COLUMNS) if isinstance(nodes, Mapping) else _table(nodes, NODE_COLUMNS),
+        "branches": _columns(branches, BRANCH_COLUMNS) if isinstance(branches, Mapping) else _table(branches, BRANCH_COLUMNS),
         "losses_mw": float(losses_mw),
         "losses_mvar": float(losses_mvar),
         "unbalanced": unbalanced,
@@ -73,9 +91,10 @@ def power_flow_data(
 
 
 def rows(table: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
-    """A column table as a list of row dicts."""
+    """A column table as a list of row dicts (numpy columns give Python floats/ints/strs)."""
     columns = list(table)
-    return [dict(zip(columns, values, strict=True)) for values in zip(*(table[c] for c in columns), strict=True)]
+    data = [table[c].tolist() if isinstance(table[c], np.ndarray) else table[c] for c in columns]
+    return [dict(zip(columns, values, strict=True)) for values in zip(*data, strict=True)]
 
 
 def write_node_csv(data: Mapping[str, Any], path: Path) -> None:

@@ -72,3 +72,20 @@ def dms_shutdown(kernel: KernelAPI) -> None:
 
     :param kernel: the kernel that is stopping.
     """
+
+
+# -------------------------------------------------------------------------
+# Command line
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def dms_add_cli_commands(commands: Any) -> None:
+    """Add subcommands to the ``leitstand`` command line.
+
+    Called once when the CLI starts, before arguments are parsed. Add a parser with
+    ``commands.add_parser("sim", help=...)`` and ``parser.set_defaults(handler=fn)``, where
+    ``fn(args)`` is an ``async`` function returning the exit status.
+
+    :param commands: the ``argparse`` subparsers object of ``leitstand``.
+    """
