@@ -14,12 +14,22 @@ Conventions of the mapping (both directions):
   TopologicalNode BaseVoltage, else from connected equipment, else propagated over lines and
   switches.
 * ACLineSegment -> line; ``b`` in µS <-> ``c`` in nF with ``2*pi*f``; per-phase impedance
-  matrices become sequence impedances (symmetrical components, Kron reduction of a neutral).
+  matrices become sequence impedances (symmetrical components, Kron reduction of a neutral). A
+  line without zero-sequence data gets the positive-sequence values in unbalanced mode (as in
+  power-grid-model).
 * PowerTransformer: all series impedance referred to end 1 (``vk``/``vkr`` on ``rated_s_mva`` of
   end 1), magnetising admittance ``g``/``b`` on end 1 (``pfe_kw``/``i0_percent``, the sign of
-  ``b`` ignored); end 2's ``phase_angle_clock`` * 30° is ``shift_degree``. Zero-sequence
-  magnetising data pandapower needs for runpp_3ph that CIM does not carry use pandapower's
-  documented defaults (``mag0_percent=100``, ``mag0_rx=0``, ``si0_hv_partial=0.9``).
+  ``b`` ignored); end 2's ``phase_angle_clock`` * 30° is ``shift_degree``. The zero-sequence
+  magnetising impedance runpp_3ph needs (CIM does not carry it) is the positive-sequence one,
+  as in power-grid-model: ``mag0_percent``/``mag0_rx`` from ``i0_percent``/``pfe_kw`` (no
+  magnetising current: an open circuit, ``mag0_percent`` = 1e12); ``si0_hv_partial=0.9``
+  (pandapower's default). pandapower's own default ``mag0_percent=100`` would nearly halve the
+  zero-sequence impedance of a Dyn or YNyn transformer (see README.md).
+* Unbalanced mode (runpp_3ph): static generators (PV, synchronous machines) and batteries are
+  ``sgen`` rows of type ``"wye"`` (runpp_3ph ignores every other sgen type and the ``storage``
+  table); the EnergySource is an ideal source in all three sequences (``s_sc_max_mva`` =
+  :data:`STIFF_S_SC_MVA`), as power-grid-model's default source and pandapower's balanced
+  ``ext_grid``, unless ``source_impedance=True``.
 * Line/transformer switches of pandapower become bus-bus switches with a ConnectivityNode between
   switch and element (the model is node-breaker).
 * pandapower ``scaling`` factors are multiplied into the model's p/q.
@@ -72,14 +82,24 @@ from dms_kernel.model import (
     VoltageLevel,
 )
 
-__all__ = ["ConversionError", "PandapowerNetwork", "from_pandapower", "switch_type", "to_pandapower"]
+__all__ = [
+    "ConversionError",
+    "PandapowerNetwork",
+    "common_3ph_model",
+    "from_pandapower",
+    "switch_type",
+    "to_pandapower",
+]
 
-# defaults for zero-sequence magnetising data CIM does not carry (pandapower's documented values)
-MAG0_PERCENT = 100.0
-MAG0_RX = 0.0
+# zero-sequence magnetising data CIM does not carry: the magnetising impedance is the positive-sequence
+# one (from i0/pfe, as power-grid-model); without magnetising current it is an open circuit (a huge
+# ratio: pandapower's T-model formulas need a finite value); HV share of the leakage: pandapower's default
+MAG0_OPEN_PERCENT = 1.0e12
+MAG0_RX_RESISTIVE = 1.0e12
 SI0_HV_PARTIAL = 0.9
-# source short-circuit power used when an EnergySource has no impedance (a stiff grid)
-STIFF_S_SC_MVA = 1.0e5
+#: short-circuit power (MVA) of the ideal source of runpp_3ph (negative and zero sequence; the positive
+#: sequence is an ideal slack anyway): 1e10 MVA leaves < 1e-8 pu from an ideal source
+STIFF_S_SC_MVA = 1.0e10
 
 
 class ConversionError(ValueError):
@@ -211,7 +231,10 @@ class PandapowerNetwork:
         for table in ("line", "trafo", "trafo3w"):
             objs = o.get(table, [])
             if objs:
-                net[table]["in_service"] = np.fromiter((e.in_service for e in objs), bool, len(objs))
+                values = np.fromiter((e.in_service for e in objs), bool, len(objs))
+                if len(objs) != len(net[table]):  # internal source-impedance lines follow the model's lines
+                    values = np.concatenate([values, net[table]["in_service"].to_numpy(dtype=bool)[len(objs):]])
+                net[table]["in_service"] = values
         taps = o.get("_taps", [])
         if taps:
             steps = np.fromiter((t.step for t in taps), float, len(taps))
@@ -241,9 +264,10 @@ class PandapowerNetwork:
 class _Builder:
     """Builds a :class:`PandapowerNetwork` from a model (used by :func:`to_pandapower`)."""
 
-    def __init__(self, model: NetworkModel, unbalanced: bool, f_hz: float) -> None:
+    def __init__(self, model: NetworkModel, unbalanced: bool, f_hz: float, source_impedance: bool = False) -> None:
         self.model = model
         self.unbalanced = unbalanced
+        self.source_impedance = source_impedance
         self.f_hz = f_hz
         self.result = PandapowerNetwork(unbalanced)
         self.net = self.result.net
@@ -389,6 +413,8 @@ class _Builder:
             fb, tb = self.buses_of(line, 2)
             length = line.length_km if line.length_km and line.length_km > 0 else 0.0
             z1, z0, b1, b0 = self.line_impedance(line)  # per km if length > 0 else totals
+            if self.unbalanced and z0 is None:  # unknown zero sequence: the positive one (as power-grid-model)
+                z0, b0 = z1, b1
             pp_length = length if length > 0 else 1.0
             rows["from_buses"].append(fb)
             rows["to_buses"].append(tb)
@@ -402,10 +428,6 @@ class _Builder:
             rows["max_i_ka"].append(line.max_i_ka if line.max_i_ka else math.nan)
             rows["name"].append(line.name or line.mrid)
             rows["in_service"].append(self.connected(line))
-            if self.unbalanced and z0 is None:
-                raise ConversionError(
-                    f"{_label(line)} has no zero-sequence impedance, needed for an unbalanced power flow"
-                )
         if not lines:
             return
         index = pp.create_lines_from_parameters(self.net, **rows)
@@ -519,8 +541,10 @@ class _Builder:
                 r0, x0 = r, x
             rows["vk0_percent"].append(abs(complex(r0, x0)) / zb * 100)
             rows["vkr0_percent"].append(r0 / zb * 100)
-            rows["mag0_percent"].append(MAG0_PERCENT)
-            rows["mag0_rx"].append(MAG0_RX)
+            z0_pu = abs(complex(r0, x0)) / zb or abs(complex(r, x)) / zb
+            mag0, mag0_rx = _zero_sequence_magnetising(g, b, u1, sn, z0_pu)
+            rows["mag0_percent"].append(mag0)
+            rows["mag0_rx"].append(mag0_rx)
             rows["si0_hv_partial"].append(SI0_HV_PARTIAL)
             tap = taps.get(e1.mrid) or taps.get(e2.mrid)
             if tap is not None and taps.get(e1.mrid) and taps.get(e2.mrid):
@@ -703,7 +727,8 @@ class _Builder:
         sgens: list[ConductingEquipment] = []
         storages: list[PowerElectronicsConnection] = []
         for pec in model.of_type(PowerElectronicsConnection):
-            (storages if pec.mrid in batteries else sgens).append(pec)
+            # runpp_3ph ignores the storage table: batteries are (generation-positive) sgens there
+            (storages if pec.mrid in batteries and not self.unbalanced else sgens).append(pec)
         sgens.extend(model.of_type(SynchronousMachine))
         for equipment in (*sgens, *storages):
             self._check_three_phase(equipment)
@@ -717,7 +742,10 @@ class _Builder:
                 name=[g.name or g.mrid for g in sgens],
                 in_service=[self.connected(g) for g in sgens],
             )
-            self.net.sgen["type"] = ["SM" if isinstance(g, SynchronousMachine) else "PEC" for g in sgens]
+            if self.unbalanced:  # runpp_3ph only takes sgens of type "wye" (three-phase, balanced) into account
+                self.net.sgen["type"] = "wye"
+            else:
+                self.net.sgen["type"] = ["SM" if isinstance(g, SynchronousMachine) else "PEC" for g in sgens]
             self._register("sgen", sgens, index)
         if storages:
             energy = defaultdict(float)
@@ -735,6 +763,13 @@ class _Builder:
             self._register("storage", storages, index)
 
     def sources(self) -> None:
+        """EnergySource -> ``ext_grid``: an ideal source (the measured bus voltage), in runpp_3ph too.
+
+        With ``source_impedance`` an EnergySource with r/x gets its Thevenin impedance as a line
+        (z1, z0 = r0/x0 or z1) from an internal bus holding the ideal ``ext_grid``: the model of
+        power-grid-model's source with ``source_impedance=True`` (voltage behind impedance in all
+        sequences; pandapower's ext_grid impedance would act in the negative/zero sequence only).
+        """
         sources = self.model.of_type(EnergySource)
         if not sources:
             raise ConversionError(f"model {self.model.name!r} has no EnergySource (slack)")
@@ -742,25 +777,31 @@ class _Builder:
             bus = self.buses_of(source, 1)[0]
             vn = float(self.net.bus.at[bus, "vn_kv"])
             nominal = source.nominal_kv or vn
-            z = complex(source.r_ohm, source.x_ohm)
+            z1 = complex(source.r_ohm, source.x_ohm) * (vn / nominal) ** 2
+            z0 = complex(source.r0_ohm, source.x0_ohm) * (vn / nominal) ** 2
             kwargs: dict[str, float] = {}
-            if abs(z) > 0:
-                s_sc = nominal**2 / abs(z)
-                rx = source.r_ohm / source.x_ohm if source.x_ohm else 1.0
+            if self.unbalanced:  # ideal in all sequences (the positive sequence is an ideal slack anyway)
+                kwargs.update(s_sc_max_mva=STIFF_S_SC_MVA, s_sc_min_mva=STIFF_S_SC_MVA, rx_max=0.1, rx_min=0.1)
+                kwargs.update(x0x_max=1.0, r0x0_max=0.1, x0x_min=1.0, r0x0_min=0.1)
+            elif abs(z1) > 0:  # short-circuit data only (runpp's ext_grid is ideal)
+                s_sc = vn**2 / abs(z1)
+                rx = z1.real / z1.imag if z1.imag else 1.0
                 kwargs.update(s_sc_max_mva=s_sc, s_sc_min_mva=s_sc, rx_max=rx, rx_min=rx)
-                if source.x_ohm and (source.x0_ohm or source.r0_ohm):
-                    x0x = source.x0_ohm / source.x_ohm
-                    r0x0 = source.r0_ohm / source.x0_ohm if source.x0_ohm else 1.0
+                if z1.imag and abs(z0) > 0:
+                    x0x = z0.imag / z1.imag
+                    r0x0 = z0.real / z0.imag if z0.imag else 1.0
                     kwargs.update(x0x_max=x0x, r0x0_max=r0x0, x0x_min=x0x, r0x0_min=r0x0)
-            if self.unbalanced:
-                kwargs.setdefault("s_sc_max_mva", STIFF_S_SC_MVA)
-                kwargs.setdefault("s_sc_min_mva", STIFF_S_SC_MVA)
-                kwargs.setdefault("rx_max", 0.1)
-                kwargs.setdefault("rx_min", 0.1)
-                kwargs.setdefault("x0x_max", 1.0)
-                kwargs.setdefault("r0x0_max", 0.1)
+            at = bus
+            if self.source_impedance and abs(z1) > 0:
+                at = int(pp.create_bus(self.net, vn, name=f"{source.name or source.mrid} (internal)"))
+                z0 = z0 if abs(z0) > 0 else z1
+                pp.create_line_from_parameters(
+                    self.net, at, bus, 1.0, z1.real, z1.imag, 0.0, math.inf,
+                    r0_ohm_per_km=z0.real, x0_ohm_per_km=z0.imag, c0_nf_per_km=0.0,
+                    name=f"{source.name or source.mrid} impedance", in_service=self.connected(source),
+                )
             index = pp.create_ext_grid(
-                self.net, bus, name=source.name or source.mrid, in_service=self.connected(source), **kwargs
+                self.net, at, name=source.name or source.mrid, in_service=self.connected(source), **kwargs
             )
             self._register("ext_grid", [source], [index])
             self.result._source_vn.append(vn)
@@ -790,6 +831,42 @@ class _Builder:
         for obj, i in zip(objects, index, strict=True):
             self.result.element_index[obj.mrid] = (table, int(i))
             self.result._rows[table].append(obj.mrid)
+
+
+def _zero_sequence_magnetising(g: float, b: float, u_kv: float, sn_mva: float, z0_pu: float) -> tuple[float, float]:
+    """pandapower's ``mag0_percent`` (z_mag0 / z_k0 in %) and ``mag0_rx`` for a zero-sequence
+    magnetising admittance equal to the positive-sequence one ``g + jb`` (S, referred to ``u_kv``)."""
+    y_pu = abs(complex(g, b)) * u_kv**2 / sn_mva  # = i0_percent / 100
+    if y_pu <= 0 or z0_pu <= 0:
+        return MAG0_OPEN_PERCENT, 0.0
+    mag0 = min(100.0 / y_pu / z0_pu, MAG0_OPEN_PERCENT)
+    rx = g / abs(b) if b else (MAG0_RX_RESISTIVE if g else 0.0)
+    return mag0, min(rx, MAG0_RX_RESISTIVE)
+
+
+def common_3ph_model(net: pp.pandapowerNet) -> pp.pandapowerNet:
+    """Give a pandapower net the runpp_3ph settings :func:`to_pandapower` uses (in place; returns ``net``).
+
+    The physical model shared with power-grid-model (README.md): the zero-sequence magnetising
+    impedance of two-winding transformers from their no-load current and iron losses (none: open),
+    an ideal external grid in all sequences, sgens of type ``"wye"``. For comparing a pandapower
+    net with the plugins' results on its model (``from_pandapower``).
+    """
+    trafo = net.trafo
+    for i in trafo.index:
+        sn, u1 = float(trafo.at[i, "sn_mva"]), float(trafo.at[i, "vn_hv_kv"])
+        g = _num(trafo.at[i, "pfe_kw"]) * 1e-3 / u1**2
+        y = _num(trafo.at[i, "i0_percent"]) / 100 * sn / u1**2
+        b = math.sqrt(max(y**2 - g**2, 0.0))
+        vk0 = _num(trafo.at[i, "vk0_percent"]) if "vk0_percent" in trafo else 0.0
+        mag0, rx = _zero_sequence_magnetising(g, b, u1, sn, (vk0 or float(trafo.at[i, "vk_percent"])) / 100)
+        trafo.at[i, "mag0_percent"] = mag0
+        trafo.at[i, "mag0_rx"] = rx
+    if len(net.ext_grid):
+        net.ext_grid["s_sc_max_mva"] = STIFF_S_SC_MVA
+    if len(net.sgen):
+        net.sgen["type"] = "wye"
+    return net
 
 
 def _vector_group(*ends: PowerTransformerEnd) -> str:
@@ -831,12 +908,18 @@ def _sequence_from_phase(
     return complex(zs[1, 1]), complex(zs[0, 0]), float(bs[1, 1].real), float(bs[0, 0].real)
 
 
-def to_pandapower(model: NetworkModel, unbalanced: bool = False, f_hz: float = 50.0) -> PandapowerNetwork:
+def to_pandapower(
+    model: NetworkModel, unbalanced: bool = False, f_hz: float = 50.0, *, source_impedance: bool = False
+) -> PandapowerNetwork:
     """Build a pandapower net from ``model`` (for ``runpp``, or ``runpp_3ph`` if ``unbalanced``).
 
+    :param source_impedance: put each EnergySource's Thevenin impedance (r/x, r0/x0) between an
+        ideal source and its node (an internal bus and line, not part of the results), as
+        power-grid-model's ``source_impedance=True``. Off by default: the source is ideal (its
+        voltage is the measured bus voltage) in runpp and runpp_3ph.
     :raises ConversionError: naming the element (mRID and name) that pandapower cannot represent.
     """
-    network = _Builder(model, unbalanced, f_hz).build()
+    network = _Builder(model, unbalanced, f_hz, source_impedance).build()
     network.update(model)
     return network
 
@@ -1059,13 +1142,17 @@ def from_pandapower(net: pp.pandapowerNet, name: str = "pandapower") -> NetworkM
         if abs(clock - round(clock)) > 1e-9:
             raise ConversionError(f"{label}: phase shift {shift}° is not a multiple of 30°")
         group = _text(row.get("vector_group"), "")
-        (c1, g1), (c2, g2) = _parse_vector_group(group) if group else (("Y", False), ("Y", False))
+        if not group:
+            # no vector group (pandapower needs none for runpp): one that fits the phase shift, so that
+            # the model also solves unbalanced (an odd clock needs one delta winding): Dyn, else YNyn
+            group = "Dyn" if round(clock) % 2 else "YNyn"
+        (c1, g1), (c2, g2) = _parse_vector_group(group)
         pt = model.add(
             PowerTransformer(
                 f"trafo_{i}",
                 name=_text(row.get("name"), f"trafo {i}"),
                 in_service=bool(row.in_service),
-                vector_group=f"{group}{round(clock) % 12}" if group else "",
+                vector_group=f"{group}{round(clock) % 12}",
             )
         )
         hv_bus, lv_bus = int(row.hv_bus), int(row.lv_bus)

@@ -2,7 +2,10 @@
 
 * ``dms_studies`` -> ``["power_flow"]``.
 * ``dms_run_study`` (``trylast``: the default solver) handles ``power_flow`` when the job's
-  ``solver`` option is ``"pandapower"`` or not given; ``unbalanced = true`` runs ``runpp_3ph``.
+  ``solver`` option is ``"pandapower"`` or not given; ``unbalanced = true`` runs ``runpp_3ph``;
+  ``source_impedance = true`` puts the EnergySource's Thevenin impedance behind its node (as the
+  power-grid-model plugin's option); further options ``tolerance_mva``, ``max_iteration``,
+  ``trafo_model``, ``recycle``.
 * ``dms_load_model`` loads the example networks by name (``cigre_mv``, ``mv_oberrhein``,
   ``ieee_european_lv``, ``radial_<N>``).
 """
@@ -19,6 +22,7 @@ from .examples import is_example, load_example
 from .solver import SOLVER, PandapowerSolver
 
 _solver = PandapowerSolver()
+_OPTIONS = ("tolerance_mva", "max_iteration", "trafo_model", "recycle", "source_impedance")
 
 
 @hookimpl
@@ -35,7 +39,7 @@ def dms_run_study(study: str, model: Any, snapshot: Any, options: Mapping[str, A
     return _solver.run(
         model,
         unbalanced=bool(options.get("unbalanced", False)),
-        **{k: options[k] for k in ("tolerance_mva", "max_iteration", "trafo_model", "recycle") if k in options},
+        **{k: options[k] for k in _OPTIONS if k in options},
     )
 
 

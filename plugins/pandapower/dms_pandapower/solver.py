@@ -47,8 +47,10 @@ _SHIFTS = np.array([0.0, -120.0, 120.0])
 class _Entry:
     """A converted net with its solve state and the static columns of its result."""
 
-    def __init__(self, model: NetworkModel, unbalanced: bool) -> None:
-        self.network: PandapowerNetwork = to_pandapower(model, unbalanced=unbalanced)
+    def __init__(self, model: NetworkModel, unbalanced: bool, source_impedance: bool = False) -> None:
+        self.network: PandapowerNetwork = to_pandapower(
+            model, unbalanced=unbalanced, source_impedance=source_impedance
+        )
         self.size = len(model.objects)
         self.lock = threading.Lock()
         self.warm = False
@@ -111,16 +113,19 @@ class PandapowerSolver:
     """Power flow with pandapower on network models; one instance per plugin (thread-safe)."""
 
     def __init__(self) -> None:
-        self._cache: weakref.WeakKeyDictionary[NetworkModel, dict[bool, _Entry]] = weakref.WeakKeyDictionary()
+        self._cache: weakref.WeakKeyDictionary[NetworkModel, dict[tuple[bool, bool], _Entry]] = (
+            weakref.WeakKeyDictionary()
+        )
         self._lock = threading.Lock()
 
-    def entry(self, model: NetworkModel, unbalanced: bool) -> _Entry:
+    def entry(self, model: NetworkModel, unbalanced: bool, source_impedance: bool = False) -> _Entry:
         """The cached conversion of ``model`` (built on first use, rebuilt if objects were added/removed)."""
+        key = (unbalanced, source_impedance)
         with self._lock:
             entries = self._cache.setdefault(model, {})
-            entry = entries.get(unbalanced)
+            entry = entries.get(key)
             if entry is None or entry.size != len(model.objects):
-                entry = entries[unbalanced] = _Entry(model, unbalanced)
+                entry = entries[key] = _Entry(model, unbalanced, source_impedance)
             return entry
 
     def forget(self, model: NetworkModel) -> None:
@@ -128,13 +133,20 @@ class PandapowerSolver:
         with self._lock:
             self._cache.pop(model, None)
 
-    def network(self, model: NetworkModel, unbalanced: bool = False) -> PandapowerNetwork:
-        return self.entry(model, unbalanced).network
+    def network(
+        self, model: NetworkModel, unbalanced: bool = False, source_impedance: bool = False
+    ) -> PandapowerNetwork:
+        return self.entry(model, unbalanced, source_impedance).network
 
     def run(self, model: NetworkModel, unbalanced: bool = False, **options: Any) -> StudyResult:
-        """Update the cached net from ``model`` and solve it."""
+        """Update the cached net from ``model`` and solve it.
+
+        Options: ``tolerance_mva``, ``max_iteration``, ``trafo_model``, ``recycle`` and
+        ``source_impedance`` (the EnergySource's Thevenin impedance between an ideal source and its
+        node, as power-grid-model's option of that name; default: an ideal source).
+        """
         started = time.time()
-        entry = self.entry(model, unbalanced)
+        entry = self.entry(model, unbalanced, bool(options.get("source_impedance", False)))
         with entry.lock:
             network = entry.network
             net = network.net

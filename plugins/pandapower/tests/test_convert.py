@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandapower as pp
 import pytest
-from dms_pandapower.convert import ConversionError, from_pandapower, to_pandapower
+from dms_pandapower.convert import ConversionError, common_3ph_model, from_pandapower, to_pandapower
 from dms_pandapower.examples import load_example, pandapower_example
 
 from dms_kernel.model import (
@@ -76,7 +76,9 @@ def test_cigre_mv_model_content():
 
 
 def test_round_trip_unbalanced_ieee_european_lv():
-    net = pandapower_example("ieee_european_lv")
+    # the reference: pandapower on its own net with the converters' 3-phase model (README.md: zero-sequence
+    # magnetising impedance from i0 instead of pandapower's default mag0_percent=100, an ideal source)
+    net = common_3ph_model(pandapower_example("ieee_european_lv"))
     pp.runpp_3ph(net)
     model = from_pandapower(net, "ieee_european_lv")
     model.validate()

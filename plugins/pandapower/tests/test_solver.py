@@ -8,11 +8,11 @@ import dms_pandapower.plugin
 import numpy as np
 import pandapower as pp
 import pytest
-from dms_pandapower.convert import to_pandapower
+from dms_pandapower.convert import common_3ph_model, from_pandapower, to_pandapower
 from dms_pandapower.examples import load_example, pandapower_example
-from dms_pandapower.solver import TRAFO_MODEL
+from dms_pandapower.solver import TRAFO_MODEL, PandapowerSolver
 
-from dms_kernel.model import EnergyConsumer, NetworkModel
+from dms_kernel.model import EnergyConsumer, EnergySource, NetworkModel, PowerTransformer, PowerTransformerEnd
 from dms_kernel.model.results import rows
 
 TOL = 1e-6
@@ -98,7 +98,7 @@ async def test_unbalanced_ieee_european_lv_matches_direct_runpp_3ph(make_kernel)
     await kernel.prepare()
     result = await kernel.run_study("power_flow", {"unbalanced": True})
     assert result.converged and result.data["unbalanced"] is True
-    net = pandapower_example("ieee_european_lv")
+    net = common_3ph_model(pandapower_example("ieee_european_lv"))  # the converters' 3-phase model
     pp.runpp_3ph(net)
     for phase, letter in ((1, "a"), (2, "b"), (3, "c")):
         nodes = _by_node(result, phase)
@@ -210,3 +210,61 @@ async def test_transformer_model_option_on_mv_oberrhein(make_kernel):
         nodes = _by_node(result)
         got = np.array([nodes[f"bus_{bus}"]["vm_pu"] for bus in net.bus.index])
         assert np.nanmax(np.abs(got - net.res_bus.vm_pu.to_numpy())) < TOL
+
+
+def test_unbalanced_with_balanced_loads_equals_balanced_including_pv_and_storage():
+    """runpp_3ph with balanced loads is the balanced power flow: PV (sgen) and batteries (storage) must be
+    in the 3-phase conversion too (runpp_3ph ignores sgens not of type "wye" and the storage table)."""
+    net = pandapower_example("cigre_mv")
+    pp.create_storage(net, 5, p_mw=-0.8, max_e_mwh=2.0, q_mvar=0.1, name="battery")  # discharging
+    model = from_pandapower(net, "cigre_mv_storage")
+    solver = PandapowerSolver()
+    balanced = solver.run(model, trafo_model="t")  # runpp_3ph has only the T transformer model
+    unbalanced = solver.run(model, unbalanced=True)
+    assert balanced.converged and unbalanced.converged
+    network = solver.network(model, unbalanced=True)
+    assert (network.net.sgen["type"] == "wye").all() and len(network.net.sgen) == len(net.sgen) + 1
+    a = {(r["node"], r["phase"]): r["vm_pu"] for r in rows(balanced.data["nodes"])}
+    b = {(r["node"], r["phase"]): r["vm_pu"] for r in rows(unbalanced.data["nodes"])}
+    assert max(abs(a[k] - b[k]) for k in a if not math.isnan(a[k])) < 1e-9
+    # the battery matters: without its infeed the feeder voltage is lower
+    model.get("storage_0").p_mw = 0.0
+    without = {(r["node"], r["phase"]): r["vm_pu"] for r in rows(solver.run(model, unbalanced=True).data["nodes"])}
+    assert without[("bus_5", 1)] < b[("bus_5", 1)] - 1e-4
+
+
+def test_radial_example_gets_a_vector_group_and_solves_unbalanced():
+    """pandapower nets without vector group (radial_N: 150° shift) get one that fits the shift (Dyn5), so
+    the model solves unbalanced too; lines without zero-sequence data use the positive sequence."""
+    model = load_example("radial_40")
+    (transformer,) = model.of_type(PowerTransformer)
+    assert transformer.vector_group == "Dyn5"
+    ends = sorted(model.of_type(PowerTransformerEnd), key=lambda e: e.end_number)
+    assert (ends[0].connection, ends[1].connection, ends[1].grounded) == ("D", "Y", True)
+    result = PandapowerSolver().run(model, unbalanced=True)
+    assert result.converged, result.message
+    balanced = PandapowerSolver().run(model, trafo_model="t")
+    a = {(r["node"], r["phase"]): r["vm_pu"] for r in rows(balanced.data["nodes"])}
+    b = {(r["node"], r["phase"]): r["vm_pu"] for r in rows(result.data["nodes"])}
+    assert max(abs(a[k] - b[k]) for k in a) < 1e-9
+
+
+def test_source_impedance_option_puts_the_thevenin_impedance_before_the_node():
+    """``source_impedance``: the EnergySource's r/x between an ideal source and its node (an internal bus and
+    line that are not in the results); the default is an ideal source at the node."""
+    model = load_example("ieee_european_lv")
+    (source,) = model.of_type(EnergySource)
+    assert source.x_ohm > 0
+    source.r_ohm, source.x_ohm = 2.0, 6.0  # a weak grid (~20 MVA at 11 kV): a visible drop
+    solver = PandapowerSolver()
+    for unbalanced in (False, True):
+        ideal = solver.run(model, unbalanced=unbalanced)
+        behind = solver.run(model, unbalanced=unbalanced, source_impedance=True)
+        assert len(behind.data["nodes"]["node"]) == len(ideal.data["nodes"]["node"])
+        slack_bus = model.nodes_of(source)[0]
+        vi = [r["vm_pu"] for r in rows(ideal.data["nodes"]) if r["node"] == slack_bus]
+        vb = [r["vm_pu"] for r in rows(behind.data["nodes"]) if r["node"] == slack_bus]
+        assert vi == pytest.approx([1.05] * 3, abs=1e-6)  # the set point
+        assert all(b < a - 1e-4 for a, b in zip(vi, vb, strict=True))  # the load current's drop over the impedance
+    net = solver.network(model, unbalanced=True, source_impedance=True).net
+    assert len(net.bus) == len(model.node_ids()) + 1 and net.ext_grid.bus.iloc[0] not in net.line.from_bus.iloc[:-1]

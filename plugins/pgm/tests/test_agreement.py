@@ -135,10 +135,10 @@ def _phase_table(net, ppn):
 
 @pytest.mark.parametrize("vector_group", ["Dyn5", "YNyn0"])
 def test_unbalanced_agreement_with_runpp_3ph_on_the_same_input(build_feeder, vector_group):
-    """runpp_3ph on dms_pandapower's conversion, with the two settings that make pandapower's input the
-    same network as ours: PV sgen type "wye" (runpp_3ph skips other types), a zero-sequence
-    magnetising impedance from the transformer's no-load current (mag0_percent; 100 % nearly halves
-    z0) and a stiff source in the zero and negative sequence too (s_sc_max_mva)."""
+    """runpp_3ph on dms_pandapower's conversion, which carries the settings that make pandapower's input
+    the same network as ours: PV sgen type "wye" (runpp_3ph skips other types), a zero-sequence
+    magnetising impedance from the transformer's no-load current (mag0_percent; pandapower's default
+    100 % nearly halves z0) and a stiff source in the zero and negative sequence too (s_sc_max_mva)."""
     model = build_feeder()
     if vector_group == "YNyn0":
         end1, end2 = model.get("tr1_e1"), model.get("tr1_e2")
@@ -146,9 +146,10 @@ def test_unbalanced_agreement_with_runpp_3ph_on_the_same_input(build_feeder, vec
     _unbalance(model)
     ppn = to_pandapower(model, unbalanced=True)
     net = ppn.net
-    net.sgen["type"] = "wye"
-    net.trafo["mag0_percent"] = 100 * (100 / net.trafo.i0_percent) / (net.trafo.vk0_percent / 100)
-    net.ext_grid["s_sc_max_mva"] = 1e9  # an ideal source in all sequences, as ours (stiff default: 1e5 MVA)
+    assert (net.sgen["type"] == "wye").all()
+    mag0 = 100 * (100 / net.trafo.i0_percent) / (net.trafo.vk0_percent / 100)
+    assert net.trafo["mag0_percent"].to_numpy() == pytest.approx(mag0.to_numpy(), rel=1e-9)
+    assert (net.ext_grid["s_sc_max_mva"] >= 1e9).all()  # an ideal source in all sequences, as ours
     pp.runpp_3ph(net)
     ours = node_table(pgm_data(model, unbalanced=True))
     theirs = _phase_table(net, ppn)
@@ -159,11 +160,9 @@ def test_unbalanced_agreement_with_runpp_3ph_on_the_same_input(build_feeder, vec
         assert abs((va_a - va_b + 180) % 360 - 180) < math.degrees(1e-4), (key, va_a, va_b)
 
 
-@pytest.mark.xfail(strict=True, reason="pandapower plugin's 3-phase settings (sgen type, mag0, source stiffness) not yet aligned; being fixed")
 async def test_unbalanced_agreement_through_both_plugins(make_kernel, build_feeder):
-    """Both plugins through the kernel, unbalanced. Needs the three dms_pandapower settings of
-    :func:`test_unbalanced_agreement_with_runpp_3ph_on_the_same_input` (sgen type "wye", mag0_percent
-    from i0, stiff ext_grid s_sc) in its runpp_3ph conversion."""
+    """Both plugins through the kernel, unbalanced (dms_pandapower's runpp_3ph conversion has the settings
+    of :func:`test_unbalanced_agreement_with_runpp_3ph_on_the_same_input`)."""
     model = build_feeder()
     _unbalance(model)
 
@@ -180,3 +179,50 @@ async def test_unbalanced_agreement_through_both_plugins(make_kernel, build_feed
     assert ours.converged and theirs.converged, (ours.message, theirs.message)
     dvm, dva = deviations(ours.data, theirs.data)
     assert dvm < 1e-4 and dva < math.degrees(1e-4), (dvm, dva)
+
+
+async def test_unbalanced_ieee_european_lv_agreement_through_both_plugins(make_kernel):
+    """The IEEE European LV feeder (55 single-phase loads, Dyn1 11/0.416 kV transformer without magnetising
+    current) through both plugins, unbalanced: every node and phase within 1e-4 pu."""
+    deployment = '[deployment]\nname="t"\nmodel="ieee_european_lv"\n'
+    kernel = make_kernel(dms_pandapower.plugin, dms_pgm.plugin, deployment=deployment)
+    async with kernel:
+        ours = await kernel.run_study("power_flow", {"solver": "power-grid-model", "unbalanced": True})
+        theirs = await kernel.run_study("power_flow", {"solver": "pandapower", "unbalanced": True})
+    assert ours.converged and theirs.converged, (ours.message, theirs.message)
+    assert ours.solver == "power-grid-model" and theirs.solver == "pandapower"
+    phases: dict[str, list[float]] = {}
+    for r in rows(ours.data["nodes"]):
+        phases.setdefault(r["node"], []).append(r["vm_pu"])
+    assert max(max(v) - min(v) for v in phases.values()) > 1e-3  # really unbalanced
+    dvm, dva = deviations(ours.data, theirs.data)
+    assert dvm < 1e-4 and dva < math.degrees(1e-4), (dvm, dva)
+
+
+@pytest.mark.parametrize("unbalanced", [False, True])
+async def test_source_impedance_agreement_through_both_plugins(make_kernel, build_feeder, unbalanced):
+    """Option ``source_impedance`` in both plugins: the EnergySource's Thevenin impedance behind an ideal
+    source (pgm: sk/rx_ratio/z01_ratio; dms_pandapower: an internal bus and line). pgm's zero-sequence
+    source impedance has the positive sequence's r/x ratio: r0/x0 here has it too."""
+    model = build_feeder()
+    _unbalance(model)
+    source = model.get("src")
+    source.r_ohm, source.x_ohm, source.r0_ohm, source.x0_ohm = 1.2, 12.0, 2.4, 24.0  # ~1000 MVA at 110 kV
+
+    class Loader:
+        @hookimpl
+        def dms_load_model(self, location, base_dir):
+            return model
+
+    deployment = '[deployment]\nname = "agree_z"\nmodel = "feeder"\n'
+    kernel = make_kernel(dms_pandapower.plugin, dms_pgm.plugin, ("loader", Loader()), deployment=deployment)
+    options = {"unbalanced": unbalanced, "source_impedance": True}
+    async with kernel:
+        ours = await kernel.run_study("power_flow", {"solver": "power-grid-model", **options})
+        theirs = await kernel.run_study("power_flow", {"solver": "pandapower", **options})
+        ideal = await kernel.run_study("power_flow", {"solver": "power-grid-model", "unbalanced": unbalanced})
+    assert ours.converged and theirs.converged, (ours.message, theirs.message)
+    assert node_table(ideal.data)[("grid", 1)][0] - node_table(ours.data)[("grid", 1)][0] > 1e-4  # it matters
+    dvm, dva = deviations(ours.data, theirs.data)
+    tolerance = 1e-4 if unbalanced else VM_TOL
+    assert dvm < tolerance and dva < math.degrees(tolerance), (dvm, dva)
