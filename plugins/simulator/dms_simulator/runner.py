@@ -43,6 +43,7 @@ SETTINGS = SettingsSchema(
         Setting("noise", float, 0.02, "relative load noise"),
         Setting("seed", int, None, "random seed"),
         Setting("servers", list, [], "protocol servers: tables with name, type, settings"),
+        Setting("control_port", int, 0, "HTTP control API on 127.0.0.1 (faults, outages); 0 = off"),
     )
 )
 
@@ -68,6 +69,7 @@ class Simulator:
         self.twin: GridTwin | None = None
         self.servers: list[SimulatorServer] = []
         self.types = TypeRegistry("simulator")
+        self.control: Any = None
 
     async def start(self) -> None:
         kernel = self.kernel
@@ -109,10 +111,18 @@ class Simulator:
         except BaseException:
             await self.stop()
             raise
+        if self.settings["control_port"]:
+            from .control import ControlServer
+
+            self.control = ControlServer(self.twin, self.settings["control_port"])
+            await self.control.start()
         self.twin.start()
         log.info("grid twin of %r running: %d points, speed %gx", model.name, len(self.twin.points()), self.settings["speed"])
 
     async def stop(self) -> None:
+        if self.control is not None:
+            await self.control.stop()
+            self.control = None
         if self.twin is not None:
             await self.twin.stop()
         for server in reversed(self.servers):

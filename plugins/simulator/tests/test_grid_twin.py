@@ -97,7 +97,10 @@ async def test_simulator_starts_inside_the_kernel_and_steps(make_kernel):
         assert [s.name for s in RecordingServer.started] == ["rtu1"]
         assert RecordingServer.started[0].twin is simulator.twin
         assert simulator.twin.model is not kernel.model  # the twin is the "real" grid, not the DMS's view
-        await asyncio.sleep(0.35)
+        for _ in range(200):  # period 0.1 s; allow for a loaded machine
+            if simulator.twin.steps >= 2:
+                break
+            await asyncio.sleep(0.05)
         assert simulator.twin.steps >= 2
     assert RecordingServer.started == []
 
@@ -115,3 +118,43 @@ def test_leitstand_sim_command(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "grid twin of 'cigre_mv' running" in result.stderr
     assert "simulator ready: 0 servers" in result.stderr
+
+
+def _request(method, url, body=None):
+    import json
+    import urllib.error
+    import urllib.request
+
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+async def test_control_api_injects_faults_and_outages(make_kernel):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    text = SIM.replace("servers = [", f"control_port = {port}\nservers = [").replace('{ name = "rtu1", type = "recording", settings = {} }', "")
+    kernel = make_kernel(("pandapower", dms_pandapower.plugin), ("simulator", dms_simulator.plugin), deployment=text)
+    base = f"http://127.0.0.1:{port}"
+    async with kernel:
+        twin = dms_simulator.plugin.simulator_of(kernel).twin
+        status, body = await asyncio.to_thread(_request, "POST", f"{base}/faults", {"element": "Line 3-4"})
+        assert (status, body["tripped"]) == (201, "switch_6")
+        assert twin.read("switch_6/Pos")[0] == 1.0
+        status, body = await asyncio.to_thread(_request, "GET", f"{base}/state")
+        assert status == 200 and list(body["faults"].values()) == ["switch_6"]
+        status, body = await asyncio.to_thread(_request, "POST", f"{base}/faults", {"element": "Line 99-98"})
+        assert status == 404 and "Line 99-98" in body["error"]
+        status, body = await asyncio.to_thread(_request, "POST", f"{base}/outages", {"points": ["PV_3/P"]})
+        assert status == 201 and twin.read("PV_3/P")[1] == INVALID.to_bits()
+        status, body = await asyncio.to_thread(_request, "POST", f"{base}/outages", {"points": "PV_3/P"})
+        assert status == 400
+        status, body = await asyncio.to_thread(_request, "GET", f"{base}/points/switch_6/Pos")
+        assert (status, body["value"]) == (200, 1.0)
