@@ -122,7 +122,7 @@ class default_solver:  # noqa: N801
         if study != "mean_value":
             return None
         values = np.asarray(snapshot.values)
-        return StudyResult(study, "default_solver", True, {"mean": float(np.nanmean(values)) if values.size else 0.0})
+        return StudyResult(study, "default_solver", True, {"mean": float(np.nanmean(values)) if np.isfinite(values).any() else 0.0})
 
 
 def deployment(sources: str = "", sinks: str = "", extra: str = "") -> str:
