@@ -1,0 +1,1 @@
+"""Leitstand DLMS/COSEM plugin: meter source (client) and simulated meter server, on gurux-dlms."""
