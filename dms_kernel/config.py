@@ -70,7 +70,7 @@ _DEPLOYMENT = SettingsSchema(
         Setting("name", str, REQUIRED, "name shown to operators"),
         Setting("model", str, None, "network model: file relative to the deployment file, or an example name"),
         Setting("description", str, "", "free text"),
-        Setting("standard_measurements", bool, False, "add the usual DSO measurements to a model that has none"),
+        Setting("standard_measurements", bool, False, "add the usual DSO measurements (and smart meters) to a model that has none"),
     )
 )
 _PLUGINS = SettingsSchema(

@@ -47,6 +47,7 @@ from .host import PluginHost
 from .points import PointDatabase, PointSnapshot
 from .registry import TypeRegistry
 from .scheduler import Scheduler
+from .tuning import tune_allocator
 
 __all__ = ["Kernel", "SourceContext"]
 
@@ -177,7 +178,7 @@ class Kernel:
                 from .model.scada import add_scada_measurements
 
                 if not self.model.of_type(Measurement):
-                    added = add_scada_measurements(self.model)
+                    added = add_scada_measurements(self.model, meters=True)
                     self.log.info("model %r: added %d standard SCADA measurements", self.model.name, len(added))
         for kind, registry in (("source", self.source_types), ("sink", self.sink_types)):
             await self.host.call(
@@ -275,6 +276,7 @@ class Kernel:
 
     async def start(self) -> None:
         """Start plugins, sinks, sources and jobs; on failure, stop what was started and raise."""
+        tune_allocator()  # keep cyclic studies' large arrays in the heap (see dms_kernel.tuning)
         await self.prepare()
         try:
             self._startup_called = True

@@ -15,6 +15,7 @@ from .elements import (
     Analog,
     ConductingEquipment,
     Discrete,
+    EnergyConsumer,
     EnergySource,
     Measurement,
     PowerElectronicsConnection,
@@ -58,12 +59,13 @@ def measurement_points(model: NetworkModel, deadband_fraction: float = 0.0) -> l
     return list(specs.values())
 
 
-def add_scada_measurements(model: NetworkModel) -> list[Measurement]:
+def add_scada_measurements(model: NetworkModel, meters: bool = False) -> list[Measurement]:
     """Add the usual DSO measurements to ``model``; returns the added objects.
 
     Point names are ``<equipment name>/<quantity>``: ``U`` (kV, phase-to-phase) at sources,
     ``Pos`` at switches, ``Tap``, ``P`` (MW) and ``Q`` (Mvar, at the HV terminal) at
-    transformers, ``P`` at PV/battery inverters.
+    transformers, ``P`` at PV/battery inverters; with ``meters``, also ``P`` of every load
+    (a smart meter, read over AMI).
     """
     added: list[Measurement] = []
 
@@ -92,4 +94,7 @@ def add_scada_measurements(model: NetworkModel) -> list[Measurement]:
         add(Analog, transformer, "Q", "ThreePhaseReactivePower", "VAr")
     for inverter in model.of_type(PowerElectronicsConnection):
         add(Analog, inverter, "P", "ThreePhaseActivePower", "W")
+    if meters:
+        for load in model.of_type(EnergyConsumer):
+            add(Analog, load, "P", "ThreePhaseActivePower", "W")
     return added

@@ -82,7 +82,7 @@ class GridTwin(StaticTwin):
         from dms_pandapower.convert import to_pandapower
 
         if not model.of_type(Measurement):
-            add_scada_measurements(model)
+            add_scada_measurements(model, meters=True)
         self.model = model
         self.speed = speed
         self.period_s = period_s
