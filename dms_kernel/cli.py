@@ -220,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         datefmt="%H:%M:%S",
         stream=sys.stderr,
     )
-    for noisy in ("pandapower", "numba"):  # library start-up chatter (e.g. "Failed to import plotly")
+    for noisy in ("pandapower", "numba", "asyncua"):  # library chatter (e.g. "Failed to import plotly")
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         if args.command == "plugins":
