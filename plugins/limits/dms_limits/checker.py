@@ -56,6 +56,17 @@ class LimitChecker:
         self.settings = settings
         self.active: dict[tuple[str, str, int], _Active] = {}
         self._balanced = True
+        self._derived: dict[str, tuple[Any, np.ndarray]] = {}
+
+    def _mask(self, what: str, column: Sequence[Any], value: Any) -> np.ndarray:
+        """``column == value`` as a boolean array; cached while a solver hands over the same
+        (static) column object every cycle, e.g. the phase and kind columns of a cached network."""
+        cached = self._derived.get(what)
+        if cached is not None and cached[0] is column:  # the cache holds the column: its id cannot be reused
+            return cached[1]
+        mask = np.asarray(column, dtype=object if isinstance(value, str) else None) == value
+        self._derived[what] = (column, mask)
+        return mask
 
     def check(self, result: StudyResult) -> list[Alarm]:
         """Alarms raised or cleared by this result (power-flow results only)."""
@@ -91,7 +102,7 @@ class LimitChecker:
         # only rows that violate or sit inside the hysteresis margin need a look (vectorised filter)
         near = energised & ((vm > high - margin) | (vm < low + margin))
         if self._balanced:
-            near &= np.asarray(nodes["phase"]) == 1
+            near &= self._mask("node_phase_1", nodes["phase"], 1)
         candidates = np.flatnonzero(near)
         node_ids, names, phases = nodes["node"], nodes["name"], nodes["phase"]
         for row in candidates:
@@ -112,12 +123,13 @@ class LimitChecker:
             return
         loading = np.asarray(branches["loading_percent"], dtype=float)
         p_from = np.asarray(branches["p_from_mw"], dtype=float)
-        kinds = np.asarray(branches["kind"], dtype=object)
+        kinds = branches["kind"]
         limit = self.settings.max_loading_percent
-        first = np.asarray(branches["phase"]) == 1 if self._balanced else np.ones(loading.shape, dtype=bool)
+        first = self._mask("branch_phase_1", branches["phase"], 1) if self._balanced else np.ones(loading.shape, dtype=bool)
         with np.errstate(invalid="ignore"):
             loaded = np.flatnonzero(first & (loading > limit - self.settings.loading_hysteresis_percent))
-            reverse = np.flatnonzero(first & (kinds == "PowerTransformer") & (p_from < 0.0)) if self.settings.reverse_flow else ()
+            transformers = self._mask("transformer", kinds, "PowerTransformer")
+            reverse = np.flatnonzero(first & transformers & (p_from < 0.0)) if self.settings.reverse_flow else ()
         elements, names, phases = branches["element"], branches["name"], branches["phase"]
         for row in loaded:
             key = ("loading", str(elements[row]), int(phases[row]))

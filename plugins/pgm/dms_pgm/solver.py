@@ -15,7 +15,7 @@ from power_grid_model.errors import PowerGridError
 
 from dms_hookspecs import StudyResult
 from dms_kernel.model import NetworkModel
-from dms_kernel.model.results import BRANCH_COLUMNS, NODE_COLUMNS, power_flow_data
+from dms_kernel.model.results import power_flow_data
 
 from .convert import PgmNetwork, to_pgm
 
@@ -24,6 +24,14 @@ __all__ = ["SOLVER_NAME", "network_for", "calculate", "results_data", "run_power
 SOLVER_NAME = "power-grid-model"
 C = ComponentType
 _BRANCHES = (C.line, C.link, C.transformer)
+_BRANCH_OUTPUT = ["p_from", "q_from", "p_to", "q_to", "i_from", "i_to", "loading"]
+#: the output attributes the result tables use, as columns (contiguous arrays, nothing else computed)
+_OUTPUTS = {
+    C.node: ["u_pu", "u_angle", "energized"],
+    **{component: _BRANCH_OUTPUT for component in _BRANCHES},
+    C.three_winding_transformer: ["p_1", "q_1", "p_2", "q_2", "p_3", "q_3", "i_1", "i_2", "i_3", "loading"],
+}
+_FLOW_COLUMNS = ("i_ka", "p_from_mw", "q_from_mvar", "p_to_mw", "q_to_mvar", "loading_percent")
 _cache: weakref.WeakKeyDictionary[NetworkModel, dict[tuple[bool, bool], PgmNetwork]] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
@@ -39,8 +47,11 @@ def network_for(model: NetworkModel, asymmetric: bool, source_impedance: bool = 
         return net
 
 
-def calculate(net: PgmNetwork, *, error_tolerance: float = 1e-8, max_iterations: int = 20) -> dict[ComponentType, np.ndarray]:
+def calculate(net: PgmNetwork, *, error_tolerance: float = 1e-8, max_iterations: int = 20) -> dict[ComponentType, dict[str, np.ndarray]]:
     """One Newton-Raphson power flow on the (updated) model; symmetric unless ``net.asymmetric``.
+
+    The output holds, per node/branch component, the columns the result tables use
+    (component -> attribute -> array).
 
     :raises PowerGridError: not converged or singular.
     """
@@ -50,7 +61,7 @@ def calculate(net: PgmNetwork, *, error_tolerance: float = 1e-8, max_iterations:
         calculation_method=CalculationMethod.newton_raphson,
         error_tolerance=error_tolerance,
         max_iterations=max_iterations,
-        output_component_types=[c for c in (C.node, *_BRANCHES, C.three_winding_transformer) if c in net.input_data],
+        output_component_types={c: _OUTPUTS[c] for c in (C.node, *_BRANCHES, C.three_winding_transformer) if c in net.input_data},
     )
 
 
@@ -58,7 +69,50 @@ def _wrap(angle: np.ndarray) -> np.ndarray:
     return (angle + 180.0) % 360.0 - 180.0
 
 
-def _absorbed(net: PgmNetwork, output: Mapping[ComponentType, np.ndarray], energized: np.ndarray):
+class _Static:
+    """Per converted network: what the result tables need that does not change between cycles."""
+
+    def __init__(self, net: PgmNetwork) -> None:
+        node_ids = [*net.node_mrids, *(a[0] for a in net.absorbed)]
+        node_names = [*net.node_names, *net.absorbed_names]
+        info = [row for component in (*_BRANCHES, C.three_winding_transformer) for row in net.branches.get(component, ())]
+        info += [(switch.mrid, switch.name, type(switch).__name__) for _, switch, *_ in net.absorbed]
+        # identity columns: built once, shared (immutable tuples) by every result of this network
+        self.nodes = {
+            "node": tuple(n for n in node_ids for _ in range(3)),
+            "name": tuple(n for n in node_names for _ in range(3)),
+            "phase": tuple([1, 2, 3] * len(node_ids)),
+        }
+        self.branches = {
+            "element": tuple(e for e, _, _ in info for _ in range(3)),
+            "name": tuple((n or e).lower() for e, n, _ in info for _ in range(3)),
+            "kind": tuple(k for _, _, k in info for _ in range(3)),
+            "phase": tuple([1, 2, 3] * len(info)),
+        }
+        self.shifts = np.tile([0.0, -120.0, 120.0], len(net.node_mrids))
+        self.phase_kv = net.u_rated / math.sqrt(3) / 1e3
+        if net.absorbed:
+            lines_in = net.input_data[C.line]
+            rows = np.array([net.line_row[a[3].mrid] for a in net.absorbed], dtype=np.int64)
+            at_from = np.array([a[4] == 0 for a in net.absorbed])
+            self.absorbed_rows, self.absorbed_at_from = rows, at_from
+            self.absorbed_sign = np.repeat(np.array([1.0 if a[2] == 1 else -1.0 for a in net.absorbed]), 3)  # flow from switch terminal 1
+            self.absorbed_kept = np.where(at_from, lines_in["from_node"][rows], lines_in["to_node"][rows])
+            self.absorbed_other = np.where(at_from, lines_in["to_node"][rows], lines_in["from_node"][rows])
+            ys = 1.0 / (lines_in["r1"][rows] + 1j * lines_in["x1"][rows])
+            ysh = 1j * 2 * math.pi * net.frequency * lines_in["c1"][rows]
+            self.absorbed_ratio = ys / (ys + ysh / 2)
+            self.absorbed_shifts = np.tile([0.0, -120.0, 120.0], len(rows))
+
+
+def _static(net: PgmNetwork) -> _Static:
+    static = getattr(net, "_result_static", None)
+    if static is None:
+        static = net._result_static = _Static(net)  # type: ignore[attr-defined]
+    return static
+
+
+def _absorbed(net: PgmNetwork, static: _Static, output: Mapping[ComponentType, np.ndarray], energized: np.ndarray):
     """Voltages (3 rows each) of the nodes folded into line ends, and the branch columns of their switches.
 
     Switch closed: the node is the kept node. Switch open with the line energised from its other
@@ -67,23 +121,18 @@ def _absorbed(net: PgmNetwork, output: Mapping[ComponentType, np.ndarray], energ
     """
     asym = net.asymmetric
     nodes = output[C.node]
-    v = nodes["u_pu"] * np.exp(1j * nodes["u_angle"])  # (n,) or (n, 3)
+    lines_out = output[C.line]
+    rows, at_from, kept, other = static.absorbed_rows, static.absorbed_at_from, static.absorbed_kept, static.absorbed_other
     u_base = net.u_rated / (1e3 if asym else math.sqrt(3) * 1e3)
-    lines_in, lines_out = net.input_data[C.line], output[C.line]
-    rows = np.array([net.line_row[a[3].mrid] for a in net.absorbed], dtype=np.int64)
-    at_from = np.array([a[4] == 0 for a in net.absorbed])
-    sign = np.array([1.0 if a[2] == 1 else -1.0 for a in net.absorbed])  # power flows from switch terminal 1
-    kept = np.where(at_from, lines_in["from_node"][rows], lines_in["to_node"][rows])
-    other = np.where(at_from, lines_in["to_node"][rows], lines_in["from_node"][rows])
     far_on = np.where(at_from, net.line_status[1][rows], net.line_status[0][rows]).astype(bool)
     closed = net.absorbed_closed
-    ys = 1.0 / (lines_in["r1"][rows] + 1j * lines_in["x1"][rows])
-    ysh = 1j * 2 * math.pi * net.frequency * lines_in["c1"][rows]
-    ratio = ys / (ys + ysh / 2)
     open_end = ~closed & far_on & energized[other]
     live = (closed & energized[kept]) | open_end
     expand = (lambda x: x[:, None]) if asym else (lambda x: x)
-    value = np.where(expand(closed), v[kept], expand(ratio) * v[other])
+    u_pu, u_angle = nodes["u_pu"], nodes["u_angle"]
+    v_kept = u_pu[kept] * np.exp(1j * u_angle[kept])
+    v_other = u_pu[other] * np.exp(1j * u_angle[other])
+    value = np.where(expand(closed), v_kept, expand(static.absorbed_ratio) * v_other)
     value = np.where(expand(live), value, np.nan)
     base = np.where(closed, u_base[kept], u_base[other])
     if asym:
@@ -91,7 +140,7 @@ def _absorbed(net: PgmNetwork, output: Mapping[ComponentType, np.ndarray], energ
         u_kv = (np.abs(value) * base[:, None]).ravel()
     else:
         vm = np.repeat(np.abs(value), 3)
-        va = _wrap(np.repeat(np.degrees(np.angle(value)), 3) + np.tile([0.0, -120.0, 120.0], len(rows)))
+        va = _wrap(np.repeat(np.degrees(np.angle(value)), 3) + static.absorbed_shifts)
         u_kv = np.repeat(np.abs(value) * base, 3)
     share = 1.0 if asym else 1.0 / 3.0
 
@@ -99,38 +148,13 @@ def _absorbed(net: PgmNetwork, output: Mapping[ComponentType, np.ndarray], energ
         values = np.where(expand(at_from), lines_out[f"{quantity}_from"][rows], lines_out[f"{quantity}_to"][rows])
         return values.ravel() if asym else np.repeat(values, 3)
 
-    signs = np.repeat(sign, 3)
-    p, q = side("p") * signs * share / 1e6, side("q") * signs * share / 1e6
+    p = side("p") * static.absorbed_sign * (share / 1e6)
+    q = side("q") * static.absorbed_sign * (share / 1e6)
     columns = {
         "i_ka": side("i") / 1e3, "p_from_mw": p, "q_from_mvar": q, "p_to_mw": -p, "q_to_mvar": -q,
         "loading_percent": np.zeros(3 * len(rows)),
     }
     return vm, va, u_kv, columns
-
-
-def _static_columns(net: PgmNetwork) -> dict[str, Any]:
-    """Identity columns of the node and branch tables (computed once per converted network)."""
-    static = getattr(net, "_static_columns", None)
-    if static is None:
-        node_ids = [*net.node_mrids, *(a[0] for a in net.absorbed)]
-        node_names = [*net.node_names, *net.absorbed_names]
-        info = [row for component in (*_BRANCHES, C.three_winding_transformer) for row in net.branches.get(component, ())]
-        info += [(switch.mrid, switch.name, type(switch).__name__) for _, switch, *_ in net.absorbed]
-        static = {
-            "nodes": {
-                "node": [n for n in node_ids for _ in range(3)],
-                "name": [n for n in node_names for _ in range(3)],
-                "phase": [1, 2, 3] * len(node_ids),
-            },
-            "branches": {
-                "element": [e for e, _, _ in info for _ in range(3)],
-                "name": [(n or e).lower() for e, n, _ in info for _ in range(3)],
-                "kind": [k for _, _, k in info for _ in range(3)],
-                "phase": [1, 2, 3] * len(info),
-            },
-        }
-        net._static_columns = static  # type: ignore[attr-defined]
-    return static
 
 
 def results_data(net: PgmNetwork, output: Mapping[ComponentType, np.ndarray]) -> dict[str, Any]:
@@ -139,28 +163,32 @@ def results_data(net: PgmNetwork, output: Mapping[ComponentType, np.ndarray]) ->
     Balanced runs report phases 1, 2, 3 with the positive-sequence voltage (angles shifted by 0,
     -120, +120 degrees, as :func:`~dms_kernel.model.results.balanced_phases`) and a third of the
     branch power per phase. De-energised nodes have NaN voltages. A three-winding transformer is
-    one row: ``p_from`` = winding 1, ``p_to`` = windings 2 + 3. The tables are filled column-wise
-    (same schema as ``power_flow_data`` rows; 10,000 nodes would cost ~90 ms row by row).
+    one row: ``p_from`` = winding 1, ``p_to`` = windings 2 + 3. The tables are column tables:
+    numeric columns are numpy arrays, the identity columns (node, name, phase, element, kind) are
+    tuples built once per converted network and shared by every result (10,000 nodes would cost
+    ~90 ms row by row, ~5 ms as Python lists).
     """
     asym = net.asymmetric
+    static = _static(net)
     nodes = output[C.node]
     energized = nodes["energized"].astype(bool)
     if asym:
         vm = np.where(energized[:, None], nodes["u_pu"], np.nan).ravel()
         va = _wrap(np.degrees(nodes["u_angle"])).ravel()
-        u_kv = np.where(energized[:, None], nodes["u"] / 1e3, np.nan).ravel()
+        u_kv = np.where(energized[:, None], nodes["u_pu"] * static.phase_kv[:, None], np.nan).ravel()
     else:
-        vm = np.repeat(np.where(energized, nodes["u_pu"], np.nan), 3)
-        va = _wrap(np.repeat(np.degrees(nodes["u_angle"]), 3) + np.tile([0.0, -120.0, 120.0], len(nodes)))
-        u_kv = np.repeat(np.where(energized, nodes["u"] / math.sqrt(3) / 1e3, np.nan), 3)
-    columns: dict[str, list[np.ndarray]] = {k: [] for k in ("i_ka", "p_from_mw", "q_from_mvar", "p_to_mw", "q_to_mvar", "loading_percent")}
+        vm_node = np.where(energized, nodes["u_pu"], np.nan)
+        vm = np.repeat(vm_node, 3)
+        va = _wrap(np.repeat(np.degrees(nodes["u_angle"]), 3) + static.shifts)
+        u_kv = np.repeat(vm_node * static.phase_kv, 3)
     if net.absorbed:
-        vm_a, va_a, ukv_a, extra = _absorbed(net, output, energized)
+        vm_a, va_a, ukv_a, extra = _absorbed(net, static, output, energized)
         vm, va, u_kv = np.concatenate([vm, vm_a]), np.concatenate([va, va_a]), np.concatenate([u_kv, ukv_a])
-    va = np.where(np.isnan(vm), np.nan, va)
+    va[np.isnan(vm)] = np.nan
 
     losses_p = losses_q = 0.0
-    share = 1.0 if asym else 1.0 / 3.0
+    scale = (1.0 if asym else 1.0 / 3.0) / 1e6
+    blocks = []  # per component: the branch columns as rows of one array (one repeat per component)
     for component in (*_BRANCHES, C.three_winding_transformer):
         if component not in output:
             continue
@@ -172,24 +200,28 @@ def results_data(net: PgmNetwork, output: Mapping[ComponentType, np.ndarray]) ->
         else:
             p_from, q_from, p_to, q_to = out["p_from"], out["q_from"], out["p_to"], out["q_to"]
             current = np.maximum(out["i_from"], out["i_to"])
-        losses_p += float(np.sum(p_from + p_to)) / 1e6
-        losses_q += float(np.sum(q_from + q_to)) / 1e6
-        values = (current / 1e3, p_from * share / 1e6, q_from * share / 1e6, p_to * share / 1e6, q_to * share / 1e6)
-        for name, value in zip(("i_ka", "p_from_mw", "q_from_mvar", "p_to_mw", "q_to_mvar"), values, strict=True):
-            columns[name].append(value.ravel() if asym else np.repeat(value, 3))
-        columns["loading_percent"].append(np.repeat(out["loading"] * 100.0, 3))
+        losses_p += float(np.sum(p_from) + np.sum(p_to)) / 1e6
+        losses_q += float(np.sum(q_from) + np.sum(q_to)) / 1e6
+        loading = out["loading"] * 100.0
+        if asym:
+            blocks.append(np.stack([
+                current.ravel() / 1e3, (p_from * scale).ravel(), (q_from * scale).ravel(),
+                (p_to * scale).ravel(), (q_to * scale).ravel(), np.repeat(loading, 3),
+            ]))
+        else:
+            blocks.append(np.repeat(np.stack([current / 1e3, p_from * scale, q_from * scale, p_to * scale, q_to * scale, loading]), 3, axis=1))
     if net.absorbed:
-        for name, value in extra.items():
-            columns[name].append(value)
-    static = _static_columns(net)
-    data = power_flow_data((), (), losses_mw=losses_p, losses_mvar=losses_q, unbalanced=asym)
-    data["nodes"].update(static["nodes"], vm_pu=vm.tolist(), va_deg=va.tolist(), u_kv=u_kv.tolist())
-    data["nodes"] = {column: data["nodes"][column] for column in NODE_COLUMNS}
-    data["branches"].update(static["branches"])
-    for name, parts in columns.items():
-        data["branches"][name] = np.concatenate(parts).tolist() if parts else []
-    data["branches"] = {column: data["branches"][column] for column in BRANCH_COLUMNS}
-    return data
+        blocks.append(np.stack([extra[name] for name in _FLOW_COLUMNS]))
+    table = np.concatenate(blocks, axis=1) if blocks else np.zeros((len(_FLOW_COLUMNS), 0))
+    branches: dict[str, Any] = dict(static.branches)
+    branches.update(zip(_FLOW_COLUMNS, table, strict=True))
+    return power_flow_data(
+        {**static.nodes, "vm_pu": vm, "va_deg": va, "u_kv": u_kv},
+        branches,
+        losses_mw=losses_p,
+        losses_mvar=losses_q,
+        unbalanced=asym,
+    )
 
 
 def run_power_flow(model: NetworkModel, options: Mapping[str, Any]) -> StudyResult:
