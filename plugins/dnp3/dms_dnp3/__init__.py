@@ -1,0 +1,1 @@
+"""Leitstand DNP3 plugin: a master source (dnp3py) and an outstation simulator (opendnp3)."""
