@@ -23,3 +23,14 @@ def test_grid_example_runs_power_flow_on_replayed_measurements(tmp_path):
     assert "14 measurements bound to points" in result.stderr
     assert "StudyResult: power_flow by pandapower: converged" in result.stdout
     assert "overran" not in result.stdout + result.stderr  # conversion and numba compilation happened at startup
+
+
+def test_demo_reads_every_protocol_from_the_simulator():
+    """The README's demo: the CIGRE MV twin behind IEC 104, IEC 61850, DNP3, OPC UA and DLMS."""
+    result = run_leitstand(["run", str(REPO / "examples/cigre_mv/deployment.toml"), "--duration", "8"], timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for source in ("substation-rtu", "bay-ied", "feeder-rtu", "pv-park", "meter-r11", "meter-r12", "meter-ci7"):
+        assert f"{source}: " in result.stdout, f"no values from {source}"
+    assert "StudyResult: power_flow by pandapower: converged" in result.stdout
+    assert "25 measurements bound to points" in result.stderr
+    assert "Traceback" not in result.stderr
