@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dms_hookspecs import PointKind, Setting, SettingsSchema, SimulatorServer, TwinAPI
-from dms_simulator.pointmap import PointMapEntry, read_point_map
+from dms_hookspecs.pointmap import PointMapEntry, read_point_map
 
 from .addresses import Control, Dnp3Address, Group, flags_from_quality, parse_address, value_to_wire
 

@@ -40,7 +40,7 @@ from dms_hookspecs import (
     SourceContext,
     Validity,
 )
-from dms_simulator.pointmap import PointMapEntry, read_point_map
+from dms_hookspecs.pointmap import PointMapEntry, read_point_map
 
 from .addresses import Control, Dnp3Address, Group, parse_address, quality_from_flags, value_from_wire
 

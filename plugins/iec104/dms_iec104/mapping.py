@@ -21,7 +21,7 @@ import attrs
 import c104
 
 from dms_hookspecs import Detail, PointKind, PointSpec, Quality, QualitySource, Validity
-from dms_simulator.pointmap import PointMapError, read_point_map
+from dms_hookspecs.pointmap import PointMapError, read_point_map
 
 __all__ = [
     "Iec104Point",
@@ -112,7 +112,7 @@ def _flag(value: str | None, default: bool, path: Path, line: int, column: str) 
 
 
 def load_point_map(path: str | Path, *, control_ioa_offset: int = 100_000, sbo_default: bool = False) -> list[Iec104Point]:
-    """Read a point map CSV (``dms_simulator.read_point_map`` format plus optional columns).
+    """Read a point map CSV (``dms_hookspecs.pointmap`` format plus optional columns).
 
     :raises PointMapError: unreadable map, bad address, unsupported kind, IOA used twice.
     """

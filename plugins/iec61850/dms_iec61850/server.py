@@ -241,7 +241,7 @@ class Iec61850Server(SimulatorServer):
 
     # -- lifecycle -----------------------------------------------------------------------------------
     async def start(self) -> None:
-        from dms_simulator.pointmap import read_point_map
+        from dms_hookspecs.pointmap import read_point_map
 
         if self._server is not None:
             return

@@ -36,7 +36,7 @@ WORKER_DEAD = int(Validity.INVALID) | int(Detail.FAILURE)
 
 
 def _read_point_map(path: str):
-    from dms_simulator.pointmap import read_point_map
+    from dms_hookspecs.pointmap import read_point_map
 
     return read_point_map(path)
 

@@ -28,7 +28,7 @@ from asyncua.server.user_managers import UserManager
 from asyncua.crypto.permission_rules import User, UserRole
 
 from dms_hookspecs import REQUIRED, PointKind, Setting, SettingsSchema, SimulatorServer, TwinAPI
-from dms_simulator.pointmap import read_point_map
+from dms_hookspecs.pointmap import read_point_map
 
 from .common import control_node_id, parse_node_id, redact_asyncua_credentials, quality_to_status, reason_node_id, to_datetime, to_variant, variant_type
 

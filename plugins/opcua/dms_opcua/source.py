@@ -43,7 +43,7 @@ from dms_hookspecs import (
     Source,
     SourceContext,
 )
-from dms_simulator.pointmap import read_point_map
+from dms_hookspecs.pointmap import read_point_map
 
 from .common import (
     CONTROL_KINDS,
