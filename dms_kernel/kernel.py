@@ -427,6 +427,22 @@ class Kernel:
     def snapshot(self) -> PointSnapshot:
         return self.points.snapshot()
 
+    def set_quality(self, points: Sequence[PointId | str], quality: int, source: str = "kernel") -> None:
+        """Overwrite the quality of points, keeping their values (e.g. bad data found by state
+        estimation → questionable); the change reaches subscribers and sinks like any update.
+
+        :raises UnknownPointError: a point the database does not know.
+        """
+        numbers = self.points.numbers(points)
+        if numbers.size == 0:
+            return
+        now = time.time()
+        values = self.points.values(numbers)
+        source_time = self.points._source_time[numbers]
+        changed = self.points.update(numbers, values, np.full(numbers.size, quality, np.uint16), source_time, now)
+        if changed.size and self.wants_measurements:
+            self.emit_changes(source, changed, now)
+
     def _on_overflow(self, subscriber: str, dropped: int) -> None:
         alarm = Alarm(
             f"{subscriber} cannot keep up: its queue is full and events are being dropped ({dropped} so far)",

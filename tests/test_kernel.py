@@ -197,3 +197,20 @@ def test_cli_points_json():
         "number": 0, "name": "S1/F1/U0", "source": "rtu1", "kind": "analog", "unit": "kV", "deadband": 0.02, "controllable": False,
     }
     assert [p["name"] for p in points if p["controllable"]] == ["S1/F1/USP0", "S1/F1/USP1"]
+
+
+async def test_set_quality_keeps_values_and_reaches_sinks(make_kernel):
+    from dms_hookspecs import Quality, Validity
+
+    kernel = make_kernel(p.test_types, deployment=p.deployment())
+    async with kernel:
+        source = p.ManualSource.instances["rtu"]
+        await source.ready.wait()
+        source.publish([1.0, 2.0, 3.0])
+        questionable = Quality(validity=Validity.QUESTIONABLE).to_bits()
+        kernel.set_quality(["rtu/P1"], questionable, source="state_estimation")
+        await asyncio.sleep(0.05)
+    assert kernel.points.read("rtu/P1").value == 2.0
+    assert kernel.points.read("rtu/P1").quality.validity is Validity.QUESTIONABLE
+    last = p.ListSink.instances["log"].of_type(MeasurementBatch)[-1]
+    assert (last.source, list(last.names)) == ("state_estimation", ["rtu/P1"])

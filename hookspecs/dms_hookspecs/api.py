@@ -113,6 +113,9 @@ class KernelAPI(Protocol):
     def emit(self, event: Event) -> None:
         """Publish an event (alarm, audit entry, study result, …) to all sinks."""
 
+    def set_quality(self, points: Sequence[PointId | str], quality: int, source: str = "kernel") -> None:
+        """Overwrite the quality bits of points, keeping their values (e.g. bad data → questionable)."""
+
     async def execute(self, command: Command) -> CommandResult:
         """Send a command through the command path (authorise, interlocks, SBO, owner)."""
 
