@@ -32,10 +32,14 @@ print("RESULT " + json.dumps(module.measure(float(sys.argv[2])), default=str))
 
 def measure(protocol: str, seconds: float) -> dict:
     """Run ``bench/protocols/<protocol>.py``'s ``measure`` in a subprocess (outside this folder)."""
-    process = subprocess.run(
-        [sys.executable, "-c", _RUNNER, str(HERE / "protocols" / f"{protocol}.py"), str(seconds)],
-        capture_output=True, text=True, timeout=300, cwd=HERE.parent,
-    )
+    limit = 60 + 6 * seconds
+    try:
+        process = subprocess.run(
+            [sys.executable, "-c", _RUNNER, str(HERE / "protocols" / f"{protocol}.py"), str(seconds)],
+            capture_output=True, text=True, timeout=limit, cwd=HERE.parent,
+        )
+    except subprocess.TimeoutExpired:
+        return {"protocol": protocol, "error": f"no result within {limit:g} s (run bench/protocols/{protocol}.py alone)"}
     for line in process.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[len("RESULT "):])
@@ -56,7 +60,10 @@ def main() -> None:
             print(f"| {row['protocol']:<9} | {'error: ' + row['error'][:60]} |")
             continue
         plugin, raw = float(row["plugin_updates_per_s"]), float(row["raw_updates_per_s"])
-        ratio = raw / plugin if plugin else float("inf")
+        if not plugin or not raw:  # a side that received nothing gives no comparison
+            print(f"| {row['protocol']:<9} | {plugin:>16,.0f} | {raw:>20,.0f} | {'n/a':>10} | {'n/a':>5} |")
+            continue
+        ratio = raw / plugin
         print(f"| {row['protocol']:<9} | {plugin:>16,.0f} | {raw:>20,.0f} | {ratio:>9.2f}x | {'yes' if ratio <= 1.3 else 'NO':>5} |")
     notes = [f"- {row['protocol']}: {row['notes']}" for row in rows if row.get("notes")]
     if notes:
