@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,10 +16,18 @@ def dms_studies() -> list[str]:
     return ["power_flow"]
 
 
+INLINE_MAX_OBJECTS = 20_000
+"""Models up to this size are solved on the event-loop thread (about a millisecond: cheaper
+than the hop to a worker thread); larger ones in a worker thread so ingest continues."""
+
+
 @hookimpl
-def dms_run_study(study: str, model: Any, snapshot: Any, options: Mapping[str, Any]) -> StudyResult | None:
+async def dms_run_study(study: str, model: Any, snapshot: Any, options: Mapping[str, Any]) -> StudyResult | None:
+    # async: other plugins' studies and "not mine" answers cost no thread hop
     if study != "power_flow" or options.get("solver") != SOLVER_NAME:
         return None
     if model is None:
         return StudyResult(study=study, solver=SOLVER_NAME, converged=False, message="the deployment has no network model")
-    return run_power_flow(model, options)
+    if len(model) <= INLINE_MAX_OBJECTS:
+        return run_power_flow(model, options)
+    return await asyncio.to_thread(run_power_flow, model, options)
