@@ -35,7 +35,7 @@ __all__ = ["main"]
 
 BUILTIN_COMMANDS = ("run", "check", "plugins", "points", "study")
 
-STUDIES = {"powerflow": "power_flow"}
+STUDIES = {"powerflow": "power_flow", "se": "state_estimation"}
 """CLI study names → kernel study names."""
 
 EXIT_USER_ERROR = 2

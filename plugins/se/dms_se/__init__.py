@@ -1,0 +1,1 @@
+"""Leitstand state estimation: WLS (pandapower) and power-grid-model estimators with bad-data processing."""
