@@ -1,0 +1,358 @@
+"""Forecasters with one interface, for 15-minute series indexed by UTC timestamps.
+
+``fit(history, weather=None)`` learns from (and keeps) the history; ``update(history)``
+hands over newer measurements without re-training (walk-forward use);
+``predict(start, horizon_steps, weather=None)`` returns a :class:`pandas.Series` of
+``horizon_steps`` values at 15-minute steps from ``start`` (the first forecast step; it
+must lie after the last history stamp).
+
+* :class:`Persistence` - the last day repeated: the most recent value at the same time of
+  day that is known at issue time.
+* :class:`SeasonalNaive` - the same, one week back (same time last week).
+* :class:`SeasonalProfile` - mean over the last ``weeks`` weeks by day type (working day,
+  Saturday, Sunday/holiday) and time of day.
+* :class:`GradientBoosting` - scikit-learn ``HistGradientBoostingRegressor`` on calendar
+  features, lagged values (1 day and 1 week by default), a daily level, the same-time mean
+  of the last four weeks and optional weather columns.
+
+Intraday (next 24 h, issued every step) and day-ahead (issued at 12:00 for the next day)
+differ only in what is known at issue time: the lag-based models take the most recent
+value available, and :meth:`GradientBoosting.for_lead` picks lags that are known for the
+whole horizon (1 day for intraday, 2 days for day-ahead).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "STEP",
+    "DAY",
+    "WEEK",
+    "Forecaster",
+    "Persistence",
+    "SeasonalNaive",
+    "SeasonalProfile",
+    "GradientBoosting",
+    "MODELS",
+    "make_forecaster",
+    "prepare_history",
+    "forecast_times",
+]
+
+STEP = pd.Timedelta(minutes=15)
+DAY = 96
+"""Steps per day."""
+WEEK = 7 * DAY
+"""Steps per week."""
+
+
+def _utc(stamp: Any) -> pd.Timestamp:
+    stamp = pd.Timestamp(stamp, unit="s") if isinstance(stamp, int | float) else pd.Timestamp(stamp)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def prepare_history(history: pd.Series) -> pd.Series:
+    """``history`` as a float series on a regular 15-minute UTC grid (gaps become NaN).
+
+    Naive stamps are taken as UTC; irregular samples are averaged per 15-minute interval
+    (labelled by its start).
+    """
+    if not isinstance(history, pd.Series) or not isinstance(history.index, pd.DatetimeIndex):
+        raise TypeError("history must be a pandas Series indexed by timestamps")
+    series = history.astype(float)
+    index = series.index
+    series.index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+    series = series[~series.index.duplicated(keep="last")].sort_index()
+    if len(series) == 0:
+        raise ValueError("history is empty")
+    if not (series.index == series.index.floor(STEP)).all():
+        series = series.resample(STEP).mean()
+    return series.asfreq(STEP)
+
+
+def forecast_times(start: Any, horizon_steps: int) -> pd.DatetimeIndex:
+    """The ``horizon_steps`` forecast stamps from ``start`` (rounded up to the 15-minute grid)."""
+    if horizon_steps < 1:
+        raise ValueError("horizon_steps must be at least 1")
+    return pd.date_range(_utc(start).ceil(STEP), periods=horizon_steps, freq=STEP, name="time")
+
+
+def _lookup(history: pd.Series, stamps: pd.DatetimeIndex) -> np.ndarray:
+    return history.reindex(stamps).to_numpy(dtype=float)
+
+
+def _local(stamps: pd.DatetimeIndex, tz: str) -> pd.DatetimeIndex:
+    return stamps if tz == "UTC" else stamps.tz_convert(tz)
+
+
+def _slot(stamps: pd.DatetimeIndex) -> np.ndarray:
+    return (stamps.hour * 4 + stamps.minute // 15).to_numpy()
+
+
+def day_type(stamps: pd.DatetimeIndex, holidays: Collection[date] = ()) -> np.ndarray:
+    """0 working day, 1 Saturday, 2 Sunday or holiday (of the stamps' own time zone)."""
+    weekday = stamps.weekday.to_numpy()
+    kind = np.where(weekday == 6, 2, np.where(weekday == 5, 1, 0))
+    if holidays:
+        kind = np.where(np.isin(stamps.date, list(holidays)), 2, kind)
+    return kind
+
+
+class Forecaster:
+    """Base class: keeps the (prepared) history and optional weather."""
+
+    name = "forecaster"
+
+    def __init__(self) -> None:
+        self.history: pd.Series | None = None
+        self.weather: pd.DataFrame | None = None
+
+    def fit(self, history: pd.Series, weather: pd.DataFrame | None = None) -> Forecaster:
+        """Learn from ``history`` (and ``weather``, if the model uses it) and keep both."""
+        self.update(history, weather)
+        self._train()
+        return self
+
+    def update(self, history: pd.Series, weather: pd.DataFrame | None = None) -> Forecaster:
+        """Replace the kept history (newer measurements) without re-training."""
+        self.history = prepare_history(history)
+        if weather is not None:
+            self.weather = weather
+        return self
+
+    def _train(self) -> None:
+        pass
+
+    def predict(self, start: Any, horizon_steps: int, weather: pd.DataFrame | None = None) -> pd.Series:
+        """Forecast ``horizon_steps`` values from ``start``."""
+        if self.history is None:
+            raise RuntimeError(f"{type(self).__name__}: call fit() first")
+        times = forecast_times(start, horizon_steps)
+        if times[0] <= self.history.index[-1]:
+            raise ValueError(f"forecast start {times[0]} is not after the last history stamp {self.history.index[-1]}")
+        values = self._predict(times, weather)
+        return pd.Series(values, index=times, name=self.name)
+
+    def _predict(self, times: pd.DatetimeIndex, weather: pd.DataFrame | None) -> np.ndarray:
+        raise NotImplementedError
+
+    def lead_steps(self, times: pd.DatetimeIndex) -> np.ndarray:
+        """Steps between the last history stamp and each forecast stamp (1 = next step)."""
+        assert self.history is not None
+        return np.asarray((times - self.history.index[-1]) // STEP, dtype=int)
+
+
+class _SameTimeBack(Forecaster):
+    """Most recent known value ``k * period`` steps back (smallest ``k`` known at issue time)."""
+
+    period = DAY
+
+    def _predict(self, times: pd.DatetimeIndex, weather: pd.DataFrame | None) -> np.ndarray:
+        assert self.history is not None
+        k = np.ceil(self.lead_steps(times) / self.period).astype(int)
+        values = np.full(len(times), np.nan)
+        for extra in range(4):  # a gap in the history: one more period back
+            missing = np.isnan(values)
+            if not missing.any():
+                break
+            back = times[missing] - pd.to_timedelta((k[missing] + extra) * self.period * 15, unit="min")
+            values[missing] = _lookup(self.history, back)
+        return values
+
+
+class Persistence(_SameTimeBack):
+    """The last day repeated."""
+
+    name = "persistence"
+    period = DAY
+
+
+class SeasonalNaive(_SameTimeBack):
+    """Same time last week."""
+
+    name = "seasonal_naive"
+    period = WEEK
+
+
+class SeasonalProfile(Forecaster):
+    """Mean profile by day type (working day / Saturday / Sunday+holiday) x time of day over
+    the last ``weeks`` weeks of history (recomputed by :meth:`update`)."""
+
+    name = "seasonal_profile"
+
+    def __init__(self, weeks: int = 4, holidays: Collection[date] = (), tz: str = "UTC") -> None:
+        super().__init__()
+        self.weeks = weeks
+        self.tz = tz
+        self.holidays = frozenset(holidays)
+        self.profile: np.ndarray | None = None  # (3 day types, 96 slots)
+
+    def update(self, history: pd.Series, weather: pd.DataFrame | None = None) -> Forecaster:
+        super().update(history, weather)
+        assert self.history is not None
+        recent = self.history.iloc[-self.weeks * WEEK :]
+        local = _local(recent.index, self.tz)
+        frame = pd.DataFrame(
+            {
+                "kind": day_type(local, self.holidays),
+                "slot": _slot(local),
+                "value": recent.to_numpy(),
+            }
+        )
+        means = frame.groupby(["kind", "slot"])["value"].mean()
+        by_slot = frame.groupby("slot")["value"].mean().reindex(range(DAY)).to_numpy()
+        profile = np.tile(by_slot, (3, 1))
+        for (kind, slot), value in means.items():
+            if not math.isnan(value):
+                profile[int(kind), int(slot)] = value
+        self.profile = profile
+        return self
+
+    def _predict(self, times: pd.DatetimeIndex, weather: pd.DataFrame | None) -> np.ndarray:
+        assert self.profile is not None
+        local = _local(times, self.tz)
+        return self.profile[day_type(local, self.holidays), _slot(local)]
+
+
+class GradientBoosting(Forecaster):
+    """``HistGradientBoostingRegressor`` on calendar features, lagged values and weather.
+
+    Features at target time ``t``: time of day (slot and its sine/cosine), weekday, day type,
+    holiday flag, ``y(t - lag)`` for each lag, the mean of the day ending at
+    ``t - min(lags)``, the mean of ``y`` at the same time of week over the last four weeks,
+    and the columns of ``weather`` at ``t`` (a weather forecast at predict time).
+
+    The smallest lag bounds the lead time: a forecast step further ahead than ``min(lags)``
+    steps from the last history stamp would need unknown values (:meth:`for_lead` picks the
+    lags for a horizon).
+    """
+
+    name = "gradient_boosting"
+
+    def __init__(
+        self,
+        lags: tuple[int, ...] = (DAY, 2 * DAY, WEEK),
+        holidays: Collection[date] = (),
+        tz: str = "UTC",
+        *,
+        max_iter: int = 200,
+        learning_rate: float = 0.06,
+        max_leaf_nodes: int = 31,
+        min_samples_leaf: int = 20,
+        l2_regularization: float = 1.0,
+        random_state: int = 0,
+        threads: int | None = 1,
+    ) -> None:
+        super().__init__()
+        self.lags = tuple(sorted(set(lags)))
+        self.holidays = frozenset(holidays)
+        self.tz = tz
+        self.params: Mapping[str, Any] = dict(
+            max_iter=max_iter,
+            learning_rate=learning_rate,
+            max_leaf_nodes=max_leaf_nodes,
+            min_samples_leaf=min_samples_leaf,
+            l2_regularization=l2_regularization,
+            random_state=random_state,
+        )
+        self.threads = threads  # OpenMP threads for training (None: all); one is fastest for a few weeks of data on a busy host
+        self.model: Any = None
+        self.weather_columns: list[str] = []
+
+    @classmethod
+    def for_lead(cls, max_lead_steps: int, **kwargs: Any) -> GradientBoosting:
+        """A model whose lags are known ``max_lead_steps`` ahead: whole days back, plus a week.
+
+        Intraday (lead <= 96): lags 1 d, 2 d, 1 w; day-ahead issued at 12:00 (lead <= 144):
+        lags 2 d, 3 d, 1 w.
+        """
+        first = max(1, math.ceil(max_lead_steps / DAY)) * DAY
+        lags = (first, first + DAY, WEEK) if first + DAY < WEEK else (first, WEEK)
+        return cls(lags=tuple(lag for lag in lags if lag <= WEEK) or (first,), **kwargs)
+
+    def _features(self, times: pd.DatetimeIndex, weather: pd.DataFrame | None) -> pd.DataFrame:
+        history = self.history
+        assert history is not None
+        local = _local(times, self.tz)
+        slot = _slot(local)
+        angle = 2 * np.pi * slot / DAY
+        columns: dict[str, np.ndarray] = {
+            "slot": slot,
+            "sin": np.sin(angle),
+            "cos": np.cos(angle),
+            "weekday": local.weekday.to_numpy(),
+            "day_type": day_type(local, self.holidays),
+        }
+        if self.holidays:
+            columns["holiday"] = np.isin(local.date, list(self.holidays)).astype(float)
+        for lag in self.lags:
+            columns[f"lag_{lag}"] = _lookup(history, times - lag * STEP)
+        level = history.rolling(DAY, min_periods=DAY // 2).mean()
+        columns["level"] = _lookup(level, times - self.lags[0] * STEP)
+        weekly = np.vstack([_lookup(history, times - k * WEEK * STEP) for k in range(1, 5)])
+        known = np.isfinite(weekly)
+        with np.errstate(all="ignore"):
+            columns["week_mean"] = np.where(known, weekly, 0.0).sum(axis=0) / known.sum(axis=0)  # NaN where none known
+        frame = pd.DataFrame(columns, index=times)
+        if self.weather_columns:
+            source = weather if weather is not None else self.weather
+            if source is None:
+                raise ValueError("the model was trained with weather features: pass weather to predict()")
+            aligned = source.reindex(times)
+            for column in self.weather_columns:
+                frame[f"w_{column}"] = aligned[column].to_numpy(dtype=float) if column in aligned else np.nan
+        return frame
+
+    def _train(self) -> None:
+        from sklearn.ensemble import HistGradientBoostingRegressor
+
+        history = self.history
+        assert history is not None
+        self.weather_columns = list(self.weather.columns) if self.weather is not None else []
+        features = self._features(history.index, self.weather)
+        target = history.to_numpy()
+        usable = np.isfinite(target) & np.isfinite(features[f"lag_{self.lags[0]}"].to_numpy())
+        if usable.sum() < DAY:
+            raise ValueError(f"gradient boosting needs at least one day of history with {self.lags[0] // DAY}-day lags ({usable.sum()} usable steps)")
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(self.threads):
+            self.model = HistGradientBoostingRegressor(**self.params).fit(features[usable], target[usable])
+
+    def _predict(self, times: pd.DatetimeIndex, weather: pd.DataFrame | None) -> np.ndarray:
+        lead = int(self.lead_steps(times).max())
+        if lead > self.lags[0]:
+            raise ValueError(f"lead of {lead} steps exceeds the smallest lag ({self.lags[0]} steps): use GradientBoosting.for_lead({lead})")
+        from threadpoolctl import threadpool_limits
+
+        features = self._features(times, weather)
+        with threadpool_limits(1):  # a day of rows: OpenMP threads only add wake-up latency (x10 on a busy machine)
+            return self.model.predict(features)
+
+
+MODELS: dict[str, type[Forecaster]] = {
+    "persistence": Persistence,
+    "seasonal_naive": SeasonalNaive,
+    "seasonal_profile": SeasonalProfile,
+    "gradient_boosting": GradientBoosting,
+}
+"""Model names accepted by :func:`make_forecaster` and the ``forecast`` study."""
+
+
+def make_forecaster(model: str, max_lead_steps: int = DAY, holidays: Collection[date] = (), tz: str = "UTC") -> Forecaster:
+    """A forecaster by name, set up for forecasts up to ``max_lead_steps`` ahead; calendar
+    features (time of day, weekday, holidays) in time zone ``tz``."""
+    if model not in MODELS:
+        raise ValueError(f"unknown forecast model {model!r} (known: {', '.join(MODELS)})")
+    if model == "gradient_boosting":
+        return GradientBoosting.for_lead(max_lead_steps, holidays=holidays, tz=tz)
+    if model == "seasonal_profile":
+        return SeasonalProfile(holidays=holidays, tz=tz)
+    return MODELS[model]()
