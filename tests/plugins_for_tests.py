@@ -8,7 +8,6 @@ import time
 import numpy as np
 
 from dms_hookspecs import (
-    Command,
     CommandResult,
     CommandStatus,
     MeasurementBatch,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings

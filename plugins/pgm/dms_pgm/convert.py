@@ -615,7 +615,6 @@ def to_pgm(
         ]
 
         def line_values(objs=line_objs, ends=(from_terms, to_terms), switched=side_switches):
-            n = len(objs)
             in_service = _in_service_flags(objs)
             result = {}
             for column, terminals, (rows, switches) in zip(("from_status", "to_status"), ends, switched, strict=True):

@@ -58,7 +58,7 @@ def build_feeder(n_sections: int = 6, *, zip_load: bool = False, shunt: bool = T
                               normal_step=0, step=-2, step_voltage_increment_percent=1.5))
     breaker = model.add(Breaker("brk", name="BRK", base_voltage=mv.mrid))
     model.connect(breaker, bus, head)
-    cable = model.add(PerLengthSequenceImpedance("cable", r_ohm_per_km=0.161, x_ohm_per_km=0.117, b_us_per_km=87.96,
+    model.add(PerLengthSequenceImpedance("cable", r_ohm_per_km=0.161, x_ohm_per_km=0.117, b_us_per_km=87.96,
                                                  r0_ohm_per_km=0.644, x0_ohm_per_km=0.468, b0_us_per_km=52.0))
     previous = head
     zip_response = None
