@@ -41,7 +41,7 @@ import json
 import math
 import weakref
 from collections import defaultdict, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -984,6 +984,30 @@ def _parse_vector_group(group: str) -> tuple[tuple[str, bool], tuple[str, bool]]
     return end(hv), end(lv)
 
 
+def _add_tap_changer(
+    model: NetworkModel, mrid: str, pt: PowerTransformer, row: Any, end_of: Callable[[], PowerTransformerEnd]
+) -> None:
+    """A RatioTapChanger on the tap-side end (``end_of()``) of a pandapower trafo/trafo3w row, if it has tap data."""
+    tap_pos = _num(row.get("tap_pos"), math.nan)
+    if math.isnan(tap_pos) or math.isnan(_num(row.get("tap_step_percent"), math.nan)):
+        return
+    end = end_of()
+    model.add(
+        RatioTapChanger(
+            mrid,
+            name=f"{pt.name} tap",
+            transformer_end=end.mrid,
+            low_step=int(_num(row.get("tap_min"), tap_pos)),
+            high_step=int(_num(row.get("tap_max"), tap_pos)),
+            neutral_step=int(_num(row.get("tap_neutral"))),
+            normal_step=int(tap_pos),
+            step=tap_pos,
+            step_voltage_increment_percent=float(row.tap_step_percent),
+            neutral_u_kv=end.rated_u_kv,
+        )
+    )
+
+
 def from_pandapower(net: pp.pandapowerNet, name: str = "pandapower") -> NetworkModel:
     """A network model of a pandapower net (buses become ConnectivityNodes, …).
 
@@ -1201,23 +1225,7 @@ def from_pandapower(net: pp.pandapowerNet, name: str = "pandapower") -> NetworkM
                 x0_ohm=0.0 if r0 is not None else None,
             )
         )
-        tap_pos = _num(row.get("tap_pos"), math.nan)
-        if not math.isnan(tap_pos) and not math.isnan(_num(row.get("tap_step_percent"), math.nan)):
-            end = e1 if str(row.get("tap_side")) == "hv" else e2
-            model.add(
-                RatioTapChanger(
-                    f"trafo_{i}_tap",
-                    name=f"{pt.name} tap",
-                    transformer_end=end.mrid,
-                    low_step=int(_num(row.get("tap_min"), tap_pos)),
-                    high_step=int(_num(row.get("tap_max"), tap_pos)),
-                    neutral_step=int(_num(row.get("tap_neutral"))),
-                    normal_step=int(tap_pos),
-                    step=tap_pos,
-                    step_voltage_increment_percent=float(row.tap_step_percent),
-                    neutral_u_kv=end.rated_u_kv,
-                )
-            )
+        _add_tap_changer(model, f"trafo_{i}_tap", pt, row, lambda: e1 if str(row.get("tap_side")) == "hv" else e2)
 
     # three-winding transformers
     for i, row in net.trafo3w.iterrows():
@@ -1272,23 +1280,7 @@ def from_pandapower(net: pp.pandapowerNet, name: str = "pandapower") -> NetworkM
                     )
                 )
             )
-        tap_pos = _num(row.get("tap_pos"), math.nan)
-        if not math.isnan(tap_pos) and not math.isnan(_num(row.get("tap_step_percent"), math.nan)):
-            end = ends[("hv", "mv", "lv").index(str(row.tap_side))]
-            model.add(
-                RatioTapChanger(
-                    f"trafo3w_{i}_tap",
-                    name=f"{pt.name} tap",
-                    transformer_end=end.mrid,
-                    low_step=int(_num(row.get("tap_min"), tap_pos)),
-                    high_step=int(_num(row.get("tap_max"), tap_pos)),
-                    neutral_step=int(_num(row.get("tap_neutral"))),
-                    normal_step=int(tap_pos),
-                    step=tap_pos,
-                    step_voltage_increment_percent=float(row.tap_step_percent),
-                    neutral_u_kv=end.rated_u_kv,
-                )
-            )
+        _add_tap_changer(model, f"trafo3w_{i}_tap", pt, row, lambda: ends[("hv", "mv", "lv").index(str(row.tap_side))])
 
     # switches
     for s, row in switch_rows.iterrows():
