@@ -320,6 +320,7 @@ class PandapowerEstimator:
         iterations = 0
         last = None
         probe: list[int] | None = None
+        normalised_for: tuple[Any, Any, np.ndarray] | None = None
         while True:
             table, owners = self._measurements(entry, values, usable, accuracy, dropped)
             net.measurement = table
@@ -370,6 +371,7 @@ class PandapowerEstimator:
             row_owner = [owners.get(int(i)) if not math.isnan(i) else None for i in pp_index.tolist()]
             candidates = np.array([k for k, o in enumerate(row_owner) if o and o[1]], dtype=int)
             weighted, rn, J, detect = _normalised(eppci, sem, candidates)
+            normalised_for = (eppci, sem, detect)
             if len(dropped) >= max_bad or not np.any(np.isfinite(rn)):
                 break
             worst = int(np.nanargmax(rn))
@@ -386,7 +388,10 @@ class PandapowerEstimator:
         dof = max(m - n_states, 1)
         limit = float(chi2.ppf(0.99, dof))
         data = self._result(entry)
-        _, _, _, detect = _normalised(eppci, sem, np.array([k for k, o in enumerate(row_owner) if o and o[1]], dtype=int))
+        if normalised_for is not None and normalised_for[0] is eppci and normalised_for[1] is sem:
+            detect = normalised_for[2]  # the loop's last computation was on this final estimate
+        else:
+            _, _, _, detect = _normalised(eppci, sem, np.array([k for k, o in enumerate(row_owner) if o and o[1]], dtype=int))
         residuals = self._residuals(eppci, row_owner, weighted, rn, detect)
         data.update(
             residuals=residuals,
