@@ -43,10 +43,10 @@ import dms_limits.plugin
 import dms_pandapower.plugin
 import dms_pgm.plugin
 import dms_pgm.solver
+from benchkit import start_bench_kernel
 from dms_hookspecs import MeasurementBatch, Source, hookimpl
 from dms_kernel.model import EnergyConsumer, EnergySource, PowerTransformer
 from dms_kernel.model.scada import add_scada_measurements, measurement_points
-from dms_kernel.testing import build_kernel
 from dms_pandapower.examples import load_example
 from dms_pgm.solver import network_for
 
@@ -143,21 +143,8 @@ async def measure(size: int, solver: str, cycles: int) -> tuple[float, list[floa
     Plugin cycles and bare calls alternate, so both see the same machine load.
     """
     started = time.perf_counter()
-    kernel = build_kernel(
-        ("pandapower", dms_pandapower.plugin),
-        ("power_grid_model", dms_pgm.plugin),
-        ("limits", dms_limits.plugin),
-        ("bench", bench_plugin),
-        deployment={
-            "deployment": {"name": "bench", "model": f"bench:radial_{size}"},
-            "sources": [{"name": "scada", "type": "bench_scada"}],
-        },
-    )
-    await kernel.start()
+    kernel, source = await start_bench_kernel([("pandapower", dms_pandapower.plugin), ("power_grid_model", dms_pgm.plugin), ("limits", dms_limits.plugin)], bench_plugin, size)
     try:
-        source = kernel.sources["scada"]
-        while source.context is None:
-            await asyncio.sleep(0)
         options = {"solver": solver}
         source.scan()
         result = await kernel.run_study("power_flow", options)

@@ -52,13 +52,13 @@ import dms_pgm.plugin
 import dms_se.plugin
 import numpy as np
 import pandapower.estimation as pp_estimation
+from benchkit import start_bench_kernel
 from dms_hookspecs import MeasurementBatch, Source, hookimpl
 from dms_pandapower.examples import load_example
 from dms_se.measurements import DEFAULT_FLOOR, DEFAULT_STD
 from dms_se.pp_estimator import PandapowerEstimator, _Entry, nominal_powers
 
 from dms_kernel.model.scada import add_scada_measurements, measurement_points
-from dms_kernel.testing import build_kernel
 
 ESTIMATOR = "pandapower"
 WARMUP = 2
@@ -178,21 +178,8 @@ def bare_estimate(model, point_names: list[str]) -> Callable[[str], float]:
 
 async def measure(size: int, cycles: int, budget: float, full: bool) -> dict | None:
     started = time.perf_counter()
-    kernel = build_kernel(
-        ("se", dms_se.plugin),
-        ("power_grid_model", dms_pgm.plugin),
-        ("limits", dms_limits.plugin),
-        ("bench", bench_plugin),
-        deployment={
-            "deployment": {"name": "bench", "model": f"bench:radial_{size}"},
-            "sources": [{"name": "scada", "type": "bench_scada"}],
-        },
-    )
-    await kernel.start()
+    kernel, source = await start_bench_kernel([("se", dms_se.plugin), ("power_grid_model", dms_pgm.plugin), ("limits", dms_limits.plugin)], bench_plugin, size)
     try:
-        source = kernel.sources["scada"]
-        while source.context is None:
-            await asyncio.sleep(0)
         options = {"estimator": ESTIMATOR}
         source.scan()
         first = time.perf_counter()
