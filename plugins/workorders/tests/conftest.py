@@ -1,0 +1,87 @@
+"""Fixtures for the workflow tests: a settable clock, a database per backend, a service."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.schema import DropSchema
+
+from dms_workorders import Workorders
+
+POSTGRES_URL = os.environ.get("LEITSTAND_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+# Wednesday 2024-05-15 10:00 UTC
+T0 = dt.datetime(2024, 5, 15, 10, 0, tzinfo=dt.UTC).timestamp()
+
+
+class Clock:
+    """A clock the test sets: ``clock.now = ...``; ``clock.advance(seconds)``."""
+
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> float:
+        self.now += seconds
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def postgres() -> Iterator[tuple[str, str]]:
+    """``(url, schema)``: the test PostgreSQL database and a fresh schema name, dropped after the test.
+
+    Skips if PostgreSQL is not reachable, unless ``CI=true``: then the test fails.
+    """
+    engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 5})
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as exc:
+        engine.dispose()
+        reason = f"PostgreSQL not reachable at {POSTGRES_URL}: {exc.orig or exc}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason} (CI=true: PostgreSQL is required)")
+        pytest.skip(reason)
+    schema = f"leitstand_wo_test_{uuid.uuid4().hex[:12]}"
+    try:
+        yield POSTGRES_URL, schema
+    finally:
+        with engine.begin() as connection:
+            connection.execute(DropSchema(schema, cascade=True, if_exists=True))
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str | None]:
+    """``(url, schema)`` of an empty database: a SQLite file, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'var' / 'workorders.db'}", None
+    return request.getfixturevalue("postgres")
+
+
+@pytest.fixture
+def audit() -> list:
+    """Audit entries the service emits."""
+    return []
+
+
+@pytest.fixture
+def service(database, clock, audit) -> Iterator[Workorders]:
+    url, schema = database
+    service = Workorders.open(url, schema, clock=clock, emit=audit.append)
+    yield service
+    service.close()
