@@ -14,7 +14,7 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
-from dms_hookspecs import Alarm, AlarmPriority, Event, Setting, SettingsSchema, TopologyChanged, hookimpl
+from dms_hookspecs import Alarm, AlarmPriority, AuditEntry, Event, Setting, SettingsSchema, TopologyChanged, hookimpl
 
 from .geo import parse_clock
 from .records import Crew
@@ -146,8 +146,10 @@ async def dms_startup(kernel: Any) -> None:
     raw = kernel.settings_for(PLUGIN)
     rules = rules_from(raw)
     crews = crews_from(raw)
+    emit = _thread_safe_emit(kernel, asyncio.get_running_loop())
+    startup_entries: list[Event] = []
     options = {
-        "emit": _thread_safe_emit(kernel, asyncio.get_running_loop()),
+        "emit": startup_entries.append,  # sinks subscribe after dms_startup: held until kernel.start
         "model": getattr(kernel, "model", None),
         "timezone": raw.get("timezone", "UTC"),
         "customers_per_load": raw.get("customers_per_load", 1),
@@ -162,17 +164,26 @@ async def dms_startup(kernel: Any) -> None:
     except BaseException:
         service.close()
         raise
+    service.emit = emit
     _services[kernel] = service
-    accepts: tuple[type, ...] = (Alarm, TopologyChanged) if raw.get("outages_from_topology", True) else (Alarm,)
+    wanted: tuple[type, ...] = (Alarm, TopologyChanged) if raw.get("outages_from_topology", True) else (Alarm,)
 
     async def deliver(events):
-        await asyncio.to_thread(service.handle, events)
+        if startup_entries and any(isinstance(e, AuditEntry) and e.action == "kernel.start" for e in events):
+            for entry in startup_entries:
+                kernel.emit(entry)
+            startup_entries.clear()
+        mine = [e for e in events if isinstance(e, wanted)]
+        if mine:
+            await asyncio.to_thread(service.handle, mine)
 
     bus = getattr(kernel, "bus", None)
     if bus is None:
         log.warning("kernel %r has no event bus: incidents are not opened from alarms", kernel.name)
+        for entry in startup_entries:
+            kernel.emit(entry)
     else:
-        bus.subscribe(f"plugin:{PLUGIN}", deliver, accepts, kernel.deployment.kernel["default_queue_size"])
+        bus.subscribe(f"plugin:{PLUGIN}", deliver, (*wanted, AuditEntry), kernel.deployment.kernel["default_queue_size"])
     log.info("workorders: %d crews; database %s", len(crews), service.engine.url.render_as_string(hide_password=True))
 
 

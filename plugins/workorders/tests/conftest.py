@@ -85,3 +85,19 @@ def service(database, clock, audit) -> Iterator[Workorders]:
     service = Workorders.open(url, schema, clock=clock, emit=audit.append)
     yield service
     service.close()
+
+
+@pytest.fixture
+def wait_until():
+    """``await wait_until(condition, timeout_s=5)``: poll ``condition()`` while the kernel runs."""
+    import asyncio
+    import time
+
+    async def wait(condition, timeout_s: float = 5.0, what: str = "condition") -> None:
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+            await asyncio.sleep(0.02)
+
+    return wait
