@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.pool import StaticPool
 
-__all__ = ["make_engine", "is_sqlite", "sqlite_path", "ensure_directory"]
+__all__ = ["make_engine", "enable_wal", "is_sqlite", "sqlite_path", "ensure_directory"]
 
 
 def is_sqlite(url: URL) -> bool:
@@ -30,31 +30,58 @@ def ensure_directory(url: URL) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
 
 
-def _enable_wal(dbapi_connection: Any, connection_record: Any) -> None:
-    # WAL lets readers (trend charts, reports) read while the kernel writes
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("PRAGMA journal_mode=WAL")
-    finally:
-        cursor.close()
+SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+"""Values of SQLite's ``PRAGMA synchronous``."""
 
 
-def make_engine(url: str | URL, schema: str | None = None) -> Engine:
+def _sqlite_pragmas(synchronous: str) -> Any:
+    def on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        # FULL makes every commit durable against power loss too (NORMAL: against a process
+        # crash only); WAL is switched on once, persistently, by enable_wal after the schema
+        # check, so a foreign database file is never changed
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
+            cursor.execute("PRAGMA busy_timeout=5000")
+        finally:
+            cursor.close()
+
+    return on_connect
+
+
+def enable_wal(engine: Engine) -> None:
+    """Switch a SQLite database to WAL mode (stored in the file: readers — trend charts,
+    reports — then read while the historian writes). Does nothing for other databases."""
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as connection:
+        mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+        if mode not in ("wal", "memory"):
+            connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+
+
+def make_engine(url: str | URL, schema: str | None = None, *, synchronous: str = "FULL", connect_timeout_s: float = 10.0) -> Engine:
     """An engine for ``url``; with ``schema``, the historian tables are looked up in that schema.
 
-    SQLite connections switch to WAL mode; an in-memory SQLite database is shared by all
-    threads (one connection), so the sink's worker threads and readers see the same data.
+    SQLite connections use ``PRAGMA synchronous`` = ``synchronous`` (see :func:`enable_wal`); an
+    in-memory SQLite database is shared by all threads (one connection), so the sink's
+    worker thread and readers see the same data. PostgreSQL connections give up after
+    ``connect_timeout_s`` unless the URL sets ``connect_timeout``.
     """
     url = make_url(url)
+    if synchronous.upper() not in SYNCHRONOUS:
+        raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}, not {synchronous!r}")
     options: dict[str, Any] = {"pool_pre_ping": True}
     if is_sqlite(url):
         if schema:
             raise ValueError("a database schema is not supported with SQLite; use a separate database file")
         if sqlite_path(url) is None and not (url.database or "").startswith("file:"):
             options.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
+    elif url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
+        options["connect_args"] = {"connect_timeout": max(1, round(connect_timeout_s))}
     engine = create_engine(url, **options)
     if is_sqlite(url):
-        event.listen(engine, "connect", _enable_wal)
+        event.listen(engine, "connect", _sqlite_pragmas(synchronous.upper()))
     if schema:
         engine = engine.execution_options(schema_translate_map={None: schema})
     return engine

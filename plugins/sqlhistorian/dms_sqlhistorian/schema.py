@@ -3,6 +3,9 @@
 All tables live in :data:`metadata` without a schema; a database schema (PostgreSQL) is
 applied per engine with ``schema_translate_map`` (see :func:`dms_sqlhistorian.engine.make_engine`).
 Timestamps are ``float`` seconds since the Unix epoch, as in the event types.
+
+This is the schema at the newest migration (``migrations/versions``); the database is
+created and upgraded by :func:`dms_sqlhistorian.migrate.upgrade`, never from this module.
 """
 
 from __future__ import annotations
@@ -18,8 +21,6 @@ from sqlalchemy import (
     Table,
     Text,
 )
-from sqlalchemy.engine import Connection
-from sqlalchemy.schema import CreateSchema
 
 __all__ = [
     "metadata",
@@ -30,8 +31,13 @@ __all__ = [
     "command_results",
     "study_results",
     "control_actions",
+    "forecasts",
+    "measurements_1min",
+    "measurements_15min",
+    "AGGREGATES",
+    "historian_state",
+    "spool_progress",
     "TABLES",
-    "create_tables",
 ]
 
 metadata = MetaData()
@@ -136,12 +142,57 @@ control_actions = Table(
     Column("created", Double, nullable=False),
 )
 
+forecasts = Table(
+    "forecasts",
+    metadata,
+    _id(),
+    Column("point", Text, nullable=False),  # point or aggregate (feeder) the forecast is for
+    Column("feeder", Text),  # feeder of the point, if the forecaster names one
+    Column("issued", Double, nullable=False),  # when the forecast was issued
+    Column("target_time", Double, nullable=False),  # the time the value is forecast for
+    Column("value", Double),
+    Column("model", Text, nullable=False),
+    Index("ix_forecasts_point_target_time", "point", "target_time"),
+    Index("ix_forecasts_issued", "issued"),
+)
+
+
+def _aggregate(name: str) -> Table:
+    # one row per point and bucket; ``bucket`` is the bucket's start (UTC epoch seconds)
+    return Table(
+        name,
+        metadata,
+        Column("point", Text, primary_key=True),
+        Column("bucket", Double, primary_key=True),
+        Column("count", Integer, nullable=False),  # values aggregated (NULL/NaN values not counted)
+        Column("min", Double),
+        Column("max", Double),
+        Column("avg", Double),
+        Column("last_time", Double, nullable=False),  # source time of the bucket's newest sample
+        Column("last_quality", Integer, nullable=False),  # its packed quality bits
+    )
+
+
+measurements_1min = _aggregate("measurements_1min")
+measurements_15min = _aggregate("measurements_15min")
+
+AGGREGATES: dict[str, tuple[Table, float]] = {"1min": (measurements_1min, 60.0), "15min": (measurements_15min, 900.0)}
+"""Aggregate tables by resolution name, with their bucket width in seconds."""
+
+historian_state = Table(
+    "historian_state",
+    metadata,
+    Column("name", Text, primary_key=True),  # e.g. "rollup_last_id"
+    Column("value", BigInteger, nullable=False),
+)
+
+spool_progress = Table(
+    "spool_progress",
+    metadata,
+    Column("file", Text, primary_key=True),  # spool file name (unique per file)
+    Column("position", BigInteger, nullable=False),  # bytes replayed into this database
+)
+
 TABLES: dict[str, Table] = {table.name: table for table in metadata.sorted_tables}
 """The tables by name."""
 
-
-def create_tables(connection: Connection, schema: str | None = None) -> None:
-    """Create the database schema (if given) and every missing table and index."""
-    if schema:
-        connection.execute(CreateSchema(schema, if_not_exists=True))
-    metadata.create_all(connection, checkfirst=True)

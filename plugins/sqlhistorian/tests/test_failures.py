@@ -1,4 +1,9 @@
-"""A failing historian database must not stop the kernel, starve other sinks or lose stored rows."""
+"""A failing historian database must not stop the kernel, starve other sinks or lose rows.
+
+With the spool (the default) rows written while the database fails are acknowledged from
+the disk spool and replayed in order; without it (``spool = false``) the writes fail and
+are counted by the bus, as any sink's.
+"""
 
 from __future__ import annotations
 
@@ -36,7 +41,7 @@ class RecordingPlugin:
         registry.add("recording", RecordingSink)
 
 
-def deployment(url: str) -> str:
+def deployment(url: str, extra: str = "") -> str:
     return f"""
         [deployment]
         name = "failure test"
@@ -49,7 +54,7 @@ def deployment(url: str) -> str:
         [[sinks]]
         name = "historian"
         type = "sql"
-        settings = {{ url = "{url}" }}
+        settings = {{ url = "{url}"{extra} }}
 
         [[sinks]]
         name = "recorder"
@@ -68,10 +73,10 @@ def rename(path: Path, old: str, new: str) -> None:
         db.commit()
 
 
-async def test_failing_writes_are_counted_and_the_kernel_keeps_running(make_kernel, sqlite_db, wait_until, caplog):
+async def test_without_spool_failing_writes_are_counted_and_the_kernel_keeps_running(make_kernel, sqlite_db, wait_until, caplog):
     path, url = sqlite_db
     kernel = make_kernel(
-        dms_replay.plugin, dms_sqlhistorian.plugin, ("recording", RecordingPlugin()), deployment=deployment(url)
+        dms_replay.plugin, dms_sqlhistorian.plugin, ("recording", RecordingPlugin()), deployment=deployment(url, ", spool = false")
     )
     async with kernel:
         recorder = kernel.sinks["recorder"]
@@ -102,6 +107,45 @@ async def test_failing_writes_are_counted_and_the_kernel_keeps_running(make_kern
     # and the newest stored values are those of the point database again
     for name in ("S1/U0", "S1/U1", "S1/U2"):
         assert query.latest(url, name) == kernel.points.read(name)
+
+
+async def test_with_spool_failing_writes_are_spooled_and_replayed_in_order(make_kernel, sqlite_db, wait_until, caplog):
+    path, url = sqlite_db
+    kernel = make_kernel(
+        dms_replay.plugin,
+        dms_sqlhistorian.plugin,
+        ("recording", RecordingPlugin()),
+        deployment=deployment(url, ", retry_s = 0.05, retry_max_s = 0.2"),
+    )
+    async with kernel:
+        recorder, historian = kernel.sinks["recorder"], kernel.sinks["historian"]
+        await wait_until(lambda: path.exists() and query.count(url) >= 9, what="first rows")
+
+        rename(path, "measurements", "measurements_saved")
+        await wait_until(lambda: historian.status()["rows_spooled"] >= 9, what="rows spooled")
+        assert historian.status()["spooling"]
+        batches = recorder.batches()
+        await wait_until(lambda: recorder.batches() >= batches + 3, what="the kernel to keep running")
+        assert historian.status()["spooling"]
+
+        rename(path, "measurements_saved", "measurements")
+        await wait_until(lambda: not historian.status()["spooling"], what="the spool to be replayed")
+        replayed = historian.status()["rows_replayed"]
+        assert replayed >= historian.status()["rows_spooled"] >= 9
+
+    stats = kernel.bus.stats()["sink:historian"]
+    assert (stats.errors, stats.dropped) == (0, 0)
+    assert "no such table: measurements" in caplog.text
+    # every value the other sink received is stored, in the same order, none twice
+    received = [
+        (str(m.point), m.value, m.source_time)
+        for event in recorder.events
+        if isinstance(event, MeasurementBatch)
+        for m in event.measurements()
+    ]
+    assert [(point, value, t) for _, point, value, _, t in stored_rows(path, "measurements")] == received
+    assert historian.rows_written == len(received) + len(query.records(url, "audit"))
+    assert not list((path.parent / "historian.db.spool" / "historian").glob("*.spool"))
 
 
 async def test_an_unusable_database_at_startup_fails_start_naming_the_sink(make_kernel, tmp_path):
