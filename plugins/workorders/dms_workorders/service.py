@@ -22,10 +22,11 @@ from sqlalchemy.exc import IntegrityError
 
 from dms_hookspecs import Alarm, AlarmPriority, AlarmState, AuditEntry, Event, TopologyChanged
 
-from . import schema
+from . import rows, schema
 from .geo import element_location, haversine_km, on_shift, parse_clock
-from .indices import MOMENTARY_LIMIT_S, reliability_indices
-from .records import Crew, Incident, Indices, Note, Outage, Transition, WorkOrder
+from .indices import MOMENTARY_LIMIT_S
+from .outages import OutageRecords
+from .records import Crew, Incident, Note, Transition, WorkOrder
 from .states import (
     ACTIVE_STATES,
     FINAL_STATES,
@@ -45,11 +46,6 @@ log = logging.getLogger("leitstand.workorders")
 AUTO = "auto"
 """Pass as ``crew`` to :meth:`Workorders.assign` for the nearest qualified crew on shift."""
 
-
-def _skill_set(value: Iterable[str] | str) -> frozenset[str]:
-    return frozenset([value] if isinstance(value, str) else (str(v) for v in value))
-
-
 @attrs.frozen
 class AlarmRules:
     """Which alarms become incidents, and what happens then.
@@ -64,7 +60,7 @@ class AlarmRules:
     :param skills_by_category: skills the order needs, per alarm category.
     """
 
-    categories: frozenset[str] = attrs.field(default=frozenset({"protection"}), converter=_skill_set)
+    categories: frozenset[str] = attrs.field(default=frozenset({"protection"}), converter=rows.skill_set)
     priority: AlarmPriority | None = AlarmPriority.CRITICAL
     create_orders: bool = True
     auto_assign: bool = False
@@ -75,16 +71,7 @@ class AlarmRules:
             return False
         return alarm.category in self.categories or (self.priority is not None and alarm.priority <= self.priority)
 
-
-def _ref(value: Any, kind: type) -> int:
-    if isinstance(value, kind):
-        return value.id  # type: ignore[attr-defined, no-any-return]
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"expected a {kind.__name__} or its id, got {type(value).__name__} {value!r}")
-    return value
-
-
-class Workorders:
+class Workorders(OutageRecords):
     """Incident and crew-dispatch workflow on one database.
 
     :param engine: SQLAlchemy engine (see :func:`dms_workorders.schema.make_engine`); the
@@ -190,11 +177,11 @@ class Workorders:
             row = connection.execute(select(schema.crews).where(schema.crews.c.name == name)).first()
         if row is None:
             raise UnknownRecord(f"no crew named {name!r}")
-        return _crew(row)
+        return rows.crew(row)
 
     def crews(self) -> list[Crew]:
         with self.engine.connect() as connection:
-            return [_crew(row) for row in connection.execute(select(schema.crews).order_by(schema.crews.c.name))]
+            return [rows.crew(row) for row in connection.execute(select(schema.crews).order_by(schema.crews.c.name))]
 
     def busy_crews(self) -> dict[str, int]:
         """Crews working on an order (assigned … on site): crew name → order id."""
@@ -229,7 +216,7 @@ class Workorders:
         free = [c for c in working if busy.get(c.name, order.id) == order.id]
         located = [c for c in free if c.lat is not None and c.lon is not None]
         if not located:
-            local = _local_clock(when, self.zone)
+            local = rows.local_clock(when, self.zone)
             raise NoCrewAvailable(
                 f"work order {order.id} (needs {needs}): no crew available — {len(crews)} crews, {len(qualified)} qualified, "
                 f"{len(working)} of them on shift at {local} {self.zone.key}, {len(free)} free, {len(located)} with a known position"
@@ -330,15 +317,15 @@ class Workorders:
     def _incident_of_alarm(self, alarm_id: str) -> Incident | None:
         with self.engine.connect() as connection:
             row = connection.execute(select(schema.incidents).where(schema.incidents.c.alarm_id == alarm_id)).first()
-        return None if row is None else _incident(row)
+        return None if row is None else rows.incident(row)
 
     def incident(self, incident: Incident | int) -> Incident:
-        incident_id = _ref(incident, Incident)
+        incident_id = rows.ref(incident, Incident)
         with self.engine.connect() as connection:
             row = connection.execute(select(schema.incidents).where(schema.incidents.c.id == incident_id)).first()
         if row is None:
             raise UnknownRecord(f"no incident {incident_id}")
-        return _incident(row)
+        return rows.incident(row)
 
     def incidents(self, *, status: str | None = None) -> list[Incident]:
         """Incidents, oldest first; ``status`` ``"open"`` or ``"closed"`` to filter."""
@@ -346,7 +333,7 @@ class Workorders:
         if status is not None:
             query = query.where(schema.incidents.c.status == status)
         with self.engine.connect() as connection:
-            return [_incident(row) for row in connection.execute(query)]
+            return [rows.incident(row) for row in connection.execute(query)]
 
     def close_incident(self, incident: Incident | int, *, user: str = "operator", note: str = "") -> Incident:
         """Close an incident whose work orders are all closed or cancelled.
@@ -387,7 +374,7 @@ class Workorders:
         current = self.incident(incident)
         if current.status != "open":
             raise WorkflowError(f"incident {current.id} is closed; open a new incident for new work")
-        skills = _skill_set(skills)
+        skills = rows.skill_set(skills)
         when = self.clock()
         with self.engine.begin() as connection:
             order_id = connection.execute(
@@ -409,12 +396,12 @@ class Workorders:
         return self.order(int(order_id))
 
     def order(self, order: WorkOrder | int) -> WorkOrder:
-        order_id = _ref(order, WorkOrder)
+        order_id = rows.ref(order, WorkOrder)
         with self.engine.connect() as connection:
             row = connection.execute(select(schema.orders).where(schema.orders.c.id == order_id)).first()
         if row is None:
             raise UnknownRecord(f"no work order {order_id}")
-        return _order(row)
+        return rows.order(row)
 
     def orders(
         self, *, state: OrderState | str | None = None, incident: Incident | int | None = None, crew: str | None = None
@@ -424,18 +411,18 @@ class Workorders:
         if state is not None:
             query = query.where(schema.orders.c.state == parse_state(state).value)
         if incident is not None:
-            query = query.where(schema.orders.c.incident_id == _ref(incident, Incident))
+            query = query.where(schema.orders.c.incident_id == rows.ref(incident, Incident))
         if crew is not None:
             query = query.where(schema.orders.c.crew == crew)
         with self.engine.connect() as connection:
-            return [_order(row) for row in connection.execute(query)]
+            return [rows.order(row) for row in connection.execute(query)]
 
     def history(self, order: WorkOrder | int) -> list[Transition]:
         """Every state change of an order, oldest first (the first one is its creation)."""
         order_id = self.order(order).id
         query = select(schema.transitions).where(schema.transitions.c.order_id == order_id).order_by(schema.transitions.c.id)
         with self.engine.connect() as connection:
-            return [_transition(row) for row in connection.execute(query)]
+            return [rows.transition(row) for row in connection.execute(query)]
 
     def assign(self, order: WorkOrder | int, crew: Crew | str, *, user: str = "operator", note: str = "") -> WorkOrder:
         """Assign a crew to a ``new`` order (→ ``assigned``).
@@ -532,237 +519,29 @@ class Workorders:
         """Notes, oldest first: of an order, or of an incident (its orders' notes included)."""
         query = select(schema.notes).order_by(schema.notes.c.id)
         if order is not None:
-            query = query.where(schema.notes.c.order_id == _ref(order, WorkOrder))
+            query = query.where(schema.notes.c.order_id == rows.ref(order, WorkOrder))
         if incident is not None:
-            query = query.where(schema.notes.c.incident_id == _ref(incident, Incident))
+            query = query.where(schema.notes.c.incident_id == rows.ref(incident, Incident))
         with self.engine.connect() as connection:
-            return [_note(row) for row in connection.execute(query)]
-
-    # -- outages and indices -------------------------------------------------------------
-
-    def customers_of(self, elements: Iterable[str]) -> int:
-        """Customers behind energy consumers: their ``customer_count``, else ``customers_per_load``."""
-        total = 0
-        for mrid in elements:
-            count = getattr(self.model.objects.get(mrid), "customer_count", 0) if self.model is not None else 0
-            total += count if count and count > 0 else self.customers_per_load
-        return total
-
-    def total_customers(self) -> int:
-        """N_T: the ``customers_served`` setting, else every energy consumer's customers in the model."""
-        if self.customers_served > 0:
-            return self.customers_served
-        if self.model is None:
-            return 0
-        from dms_kernel.model.elements import EnergyConsumer
-
-        return self.customers_of(c.mrid for c in self.model.of_type(EnergyConsumer))
-
-    def record_outage(
-        self,
-        *,
-        started: float,
-        customers: int | None = None,
-        elements: Iterable[str] = (),
-        restored: float | None = None,
-        incident: Incident | int | None = None,
-        cause: str = "",
-        user: str = "operator",
-        open_incident: bool = True,
-    ) -> Outage:
-        """Record an interruption of supply.
-
-        :param customers: customers interrupted; default: counted from ``elements``
-            (energy consumers) with :meth:`customers_of`.
-        :param incident: the incident it belongs to; without one (and ``open_incident``) an
-            incident of source ``outage`` is opened, located at the first element.
-        :raises ValueError: no customers and no elements, or restoration before the start.
-        """
-        elements = tuple(elements)
-        if customers is None:
-            if not elements:
-                raise ValueError("an outage needs a customer count or the interrupted energy consumers")
-            customers = self.customers_of(elements)
-        if customers < 0:
-            raise ValueError(f"customers interrupted must not be negative, got {customers}")
-        if restored is not None and restored < started:
-            raise ValueError(f"restoration ({restored}) before the start of the outage ({started})")
-        incident_id = None if incident is None else self.incident(incident).id
-        if incident_id is None and open_incident:
-            title = f"outage: {customers} customers interrupted" + (f" ({cause})" if cause else "")
-            incident_id = self.create_incident(
-                title, element=elements[0] if elements else None, priority=AlarmPriority.HIGH, user=user, source="outage", time=started
-            ).id
-        with self.engine.begin() as connection:
-            outage_id = connection.execute(
-                schema.outages.insert().values(
-                    incident_id=incident_id, started=started, restored=restored, customers=customers, elements=json.dumps(list(elements)), cause=cause
-                )
-            ).inserted_primary_key[0]
-        outage = Outage(id=int(outage_id), incident_id=incident_id, started=started, customers=customers, restored=restored, elements=elements, cause=cause)
-        state = "ongoing" if restored is None else f"restored after {(restored - started) / 60:.1f} min"
-        self._audit(user, "outage.record", f"outage {outage.id}", f"{customers} customers from {started}; {state}; incident {incident_id}", self.clock())
-        return outage
-
-    def restore_outage(self, outage: Outage | int, *, time: float | None = None, user: str = "operator") -> Outage:
-        """Record the restoration of an ongoing outage (default: now).
-
-        :raises WorkflowError: already restored, or restoration before the start.
-        """
-        current = self.outage(outage)
-        when = self.clock() if time is None else time
-        if current.restored is not None:
-            raise WorkflowError(f"outage {current.id} was already restored at {current.restored}")
-        if when < current.started:
-            raise WorkflowError(f"outage {current.id}: restoration ({when}) before its start ({current.started})")
-        with self.engine.begin() as connection:
-            connection.execute(schema.outages.update().where(schema.outages.c.id == current.id).values(restored=when))
-        self._audit(user, "outage.restore", f"outage {current.id}", f"{current.customers} customers restored after {(when - current.started) / 60:.1f} min", self.clock())
-        return attrs.evolve(current, restored=when)
-
-    def outage(self, outage: Outage | int) -> Outage:
-        outage_id = _ref(outage, Outage)
-        with self.engine.connect() as connection:
-            row = connection.execute(select(schema.outages).where(schema.outages.c.id == outage_id)).first()
-        if row is None:
-            raise UnknownRecord(f"no outage {outage_id}")
-        return _outage(row)
-
-    def outages(self, *, start: float | None = None, end: float | None = None, ongoing: bool | None = None) -> list[Outage]:
-        """Outages that began in ``[start, end)``, oldest first; ``ongoing`` filters by restoration."""
-        query = select(schema.outages).order_by(schema.outages.c.started, schema.outages.c.id)
-        if start is not None:
-            query = query.where(schema.outages.c.started >= start)
-        if end is not None:
-            query = query.where(schema.outages.c.started < end)
-        if ongoing is not None:
-            column = schema.outages.c.restored
-            query = query.where(column.is_(None) if ongoing else column.is_not(None))
-        with self.engine.connect() as connection:
-            return [_outage(row) for row in connection.execute(query)]
-
-    def indices(self, start: float, end: float, *, customers_served: int | None = None) -> Indices:
-        """SAIFI, SAIDI, CAIDI (and MAIFI) over ``[start, end)`` from the recorded outages.
-
-        See :func:`dms_workorders.indices.reliability_indices`.
-
-        :param customers_served: N_T; default :meth:`total_customers`.
-        """
-        served = self.total_customers() if customers_served is None else customers_served
-        return reliability_indices(
-            self.outages(start=start, end=end), start, end, served, momentary_limit_s=self.momentary_limit_s, now=self.clock()
-        )
-
-    # -- outages from the topology processor ---------------------------------------------
-
-    def _consumer_index(self) -> dict[str, list[str]]:
-        if self._consumers_at is None:
-            from dms_kernel.model.elements import EnergyConsumer
-
-            index: dict[str, list[str]] = {}
-            for consumer in self.model.of_type(EnergyConsumer):
-                for node in self.model.nodes_of(consumer):
-                    if node is not None:
-                        index.setdefault(node, []).append(consumer.mrid)
-            self._consumers_at = index
-        return self._consumers_at
-
-    def outages_from_topology(self, change: TopologyChanged) -> list[Outage]:
-        """Record outages from a topology change: de-energised consumers start an outage (and an
-        incident), re-energised ones end theirs.
-
-        Consumers restored in steps split the outage: the restored part becomes a restored
-        outage record of its own (same start, same incident), so customer minutes stay exact.
-        Returns the outage records created or restored.
-        """
-        if self.model is None or not hasattr(self.model, "of_type"):
-            return []
-        index = self._consumer_index()
-        lost = {c for node in change.deenergised for c in index.get(node, ())}
-        back = {c for node in change.energised for c in index.get(node, ())}
-        touched: list[Outage] = []
-        with self._lock:
-            ongoing = self.outages(ongoing=True)
-            if back:
-                for outage in ongoing:
-                    restored = back & set(outage.elements)
-                    if not restored:
-                        continue
-                    if restored == set(outage.elements):
-                        touched.append(self.restore_outage(outage, time=change.time, user="topology"))
-                        continue
-                    remaining = tuple(e for e in outage.elements if e not in restored)
-                    with self.engine.begin() as connection:
-                        connection.execute(
-                            schema.outages.update()
-                            .where(schema.outages.c.id == outage.id)
-                            .values(elements=json.dumps(list(remaining)), customers=self.customers_of(remaining))
-                        )
-                    touched.append(
-                        self.record_outage(
-                            started=outage.started, elements=sorted(restored), restored=change.time, incident=outage.incident_id,
-                            cause=f"{outage.cause}; restored in steps (from outage {outage.id})", user="topology", open_incident=False,
-                        )
-                    )
-            already = {e for o in ongoing for e in o.elements}
-            new = sorted(lost - already - back)
-            if new:
-                touched.append(self.record_outage(started=change.time, elements=new, cause="de-energised (topology)", user="topology"))
-        return touched
-
+            return [rows.note(row) for row in connection.execute(query)]
     # -- events --------------------------------------------------------------------------
 
     def handle(self, events: Iterable[Event]) -> None:
-        """Handle bus events: alarms (incidents) and topology changes (outages). Never raises
-        for one bad event: it is logged and the next one is handled."""
+        """Handle bus events: alarms (incidents) and topology changes (outages).
+
+        An event that fails is logged and the next one is handled; at the end a
+        :class:`WorkflowError` names how many failed (the kernel's bus then alarms).
+        """
+        failures: list[tuple[Event, Exception]] = []
         for event in events:
             try:
                 if isinstance(event, Alarm):
                     self.incident_from_alarm(event)
                 elif isinstance(event, TopologyChanged):
                     self.outages_from_topology(event)
-            except Exception:  # noqa: BLE001 - one event must not stop the others
+            except Exception as exc:  # noqa: BLE001 - one event must not stop the others
                 log.exception("workorders: cannot handle %s", type(event).__name__)
-
-
-# -- rows to records ---------------------------------------------------------------------
-
-
-def _local_clock(when: float, zone: ZoneInfo) -> str:
-    import datetime as dt
-
-    return dt.datetime.fromtimestamp(when, zone).strftime("%H:%M")
-
-
-def _crew(row: Any) -> Crew:
-    return Crew(row.name, frozenset(json.loads(row.skills)), row.shift_start, row.shift_end, row.lat, row.lon)
-
-
-def _incident(row: Any) -> Incident:
-    m = row._mapping
-    return Incident(**{k: m[k] for k in attrs.fields_dict(Incident)})
-
-
-def _order(row: Any) -> WorkOrder:
-    return WorkOrder(
-        id=row.id, incident_id=row.incident_id, state=OrderState(row.state), description=row.description,
-        skills=frozenset(json.loads(row.skills)), created=row.created, created_by=row.created_by, updated=row.updated, crew=row.crew,
-    )
-
-
-def _transition(row: Any) -> Transition:
-    return Transition(
-        id=row.id, order_id=row.order_id, time=row.time, actor=row.actor,
-        from_state=None if row.from_state is None else OrderState(row.from_state), to_state=OrderState(row.to_state), crew=row.crew, note=row.note,
-    )
-
-
-def _note(row: Any) -> Note:
-    return Note(id=row.id, time=row.time, actor=row.actor, text=row.text, incident_id=row.incident_id, order_id=row.order_id)
-
-
-def _outage(row: Any) -> Outage:
-    return Outage(
-        id=row.id, incident_id=row.incident_id, started=row.started, customers=row.customers, restored=row.restored,
-        elements=tuple(json.loads(row.elements)), cause=row.cause,
-    )
+                failures.append((event, exc))
+        if failures:  # raised to the bus, which counts it and alarms the operators
+            event, exc = failures[0]
+            raise WorkflowError(f"{len(failures)} events not handled; first: {type(event).__name__}: {type(exc).__name__}: {exc}") from exc

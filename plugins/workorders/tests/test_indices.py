@@ -9,7 +9,7 @@ import pytest
 from dms_hookspecs import TopologyChanged
 from dms_workorders import Outage, Workorders, reliability_indices
 
-from .grid import feeder
+from .grid import SITE_LAT, SITE_LON, feeder
 
 H = 3600.0
 MIN = 60.0
@@ -112,7 +112,9 @@ def test_outages_follow_topology_changes_with_step_restoration(tmp_path, clock):
         # Q1 trips: n1 (L1 40 + L2 1 customers) and n2 (L3 25) lose supply
         [lost] = service.outages_from_topology(TopologyChanged(deenergised=("n1", "n2"), switches=("q1",), time=t))
         assert (lost.customers, set(lost.elements), lost.restored) == (66, {"L1", "L2", "L3"}, None)
-        assert service.incident(lost.incident_id).source == "outage"
+        incident = service.incident(lost.incident_id)
+        assert (incident.source, incident.element, incident.lat, incident.lon) == ("outage", "q1", SITE_LAT, SITE_LON)  # at the breaker
+        assert lost.cause == "de-energised (switching q1)"
         # the same nodes reported again start no second outage
         assert service.outages_from_topology(TopologyChanged(deenergised=("n1",), time=t + 60)) == []
         # after 20 min Q1 recloses with Line 1-2 isolated: n1 is back, n2 stays dark for an hour

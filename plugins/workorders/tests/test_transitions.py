@@ -154,3 +154,21 @@ def test_incident_closes_only_when_its_orders_are_done(service, order):
     assert service.incidents(status="open") == []
     with pytest.raises(WorkflowError, match="is closed"):
         service.create_order(closed)
+
+
+def test_events_that_fail_are_reported_after_the_others_are_handled(service, monkeypatch):
+    from dms_hookspecs import Alarm, AlarmPriority
+
+    good = Alarm("Breaker Q7 tripped", AlarmPriority.HIGH, category="protection")
+    bad = Alarm("Breaker Q8 tripped", AlarmPriority.HIGH, category="protection")
+    original = service.create_incident
+
+    def failing(title, **kwargs):
+        if title == bad.message:
+            raise RuntimeError("database unreachable")
+        return original(title, **kwargs)
+
+    monkeypatch.setattr(service, "create_incident", failing)
+    with pytest.raises(WorkflowError, match="1 events not handled; first: Alarm: RuntimeError: database unreachable"):
+        service.handle([bad, good])
+    assert [i.title for i in service.incidents()] == ["Breaker Q7 tripped"]
