@@ -53,3 +53,38 @@ def test_state_survives_reopening_the_database(database, clock):
             assert set(inspect(engine).get_table_names(schema=schema)) == set(metadata.tables)
         finally:
             engine.dispose()
+
+
+def test_concurrent_transitions_from_two_services_only_one_wins(database, clock):
+    """Two processes (e.g. the kernel and the HMI) on one database: the state is checked in the
+    UPDATE itself, so of many simultaneous cancellations exactly one is stored."""
+    import threading
+
+    from dms_workorders import InvalidTransition
+
+    url, schema = database
+    services = [Workorders.open(url, schema, clock=clock) for _ in range(2)]
+    try:
+        order = services[0].create_order(services[0].create_incident("x"))
+        barrier = threading.Barrier(8)
+        outcomes: list[str] = []
+
+        def cancel(service):
+            barrier.wait()
+            try:
+                service.transition(order.id, "cancelled", user=threading.current_thread().name)
+                outcomes.append("ok")
+            except InvalidTransition as exc:
+                outcomes.append(str(exc))
+
+        threads = [threading.Thread(target=cancel, args=(services[i % 2],)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert outcomes.count("ok") == 1, outcomes
+        assert all("cannot go from cancelled to cancelled" in o for o in outcomes if o != "ok")
+        assert [t.to_state.value for t in services[1].history(order.id)] == ["new", "cancelled"]
+    finally:
+        for service in services:
+            service.close()
