@@ -281,6 +281,10 @@ class PointDatabase:
         """Current values of many points (a copy)."""
         return self._values[np.asarray(points, dtype=np.int64)]
 
+    def quality(self, points: np.ndarray) -> np.ndarray:
+        """Current packed quality bits of many points (a copy)."""
+        return self._quality[np.asarray(points, dtype=np.int64)]
+
     def snapshot(self) -> PointSnapshot:
         """A consistent copy of every point (safe to hand to a solver thread)."""
         count = self._count

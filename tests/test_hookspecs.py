@@ -87,6 +87,7 @@ def test_hook_groups_are_present():
         "dms_settings_schema", "dms_configure", "dms_startup", "dms_shutdown",
         "dms_add_source_types", "dms_studies", "dms_run_study",
         "dms_propose_actions", "dms_authorize_command", "dms_veto_command", "dms_add_sink_types",
+        "dms_add_notifier_types",
     } <= names
 
 

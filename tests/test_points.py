@@ -41,6 +41,16 @@ def test_batch_update_stores_values_quality_and_times():
     assert np.isnan(db.read("P1").value)
 
 
+def test_values_and_quality_of_many_points_are_copies():
+    db = database()
+    update(db, [0, 3], [1.5, 3.5], quality=QUESTIONABLE)
+    values, quality = db.values(np.array([3, 0, 1])), db.quality(np.array([3, 0, 1]))
+    assert values[:2].tolist() == [3.5, 1.5] and np.isnan(values[2])
+    assert quality.tolist() == [QUESTIONABLE, QUESTIONABLE, Quality(validity=Validity.INVALID).to_bits()]
+    quality[0] = 0
+    assert db.read("P3").quality.validity is Validity.QUESTIONABLE
+
+
 def test_capacity_grows_past_initial_size():
     db = database(count=100)
     update(db, np.arange(100), np.arange(100.0))

@@ -18,12 +18,14 @@ A plugin is a module with hook implementations, published under the entry-point 
         registry.add("my_rtu", MyRtu)
 
 Hook groups: :mod:`~dms_hookspecs.lifecycle`, :mod:`~dms_hookspecs.models`, :mod:`~dms_hookspecs.sources`,
-:mod:`~dms_hookspecs.solvers`, :mod:`~dms_hookspecs.controllers`, :mod:`~dms_hookspecs.sinks`.
+:mod:`~dms_hookspecs.solvers`, :mod:`~dms_hookspecs.controllers`, :mod:`~dms_hookspecs.sinks`,
+:mod:`~dms_hookspecs.notifiers`.
 """
 
-from . import controllers, lifecycle, models, sinks, solvers, sources
+from . import controllers, lifecycle, models, notifiers, sinks, solvers, sources
 from .api import ALL_EVENT_TYPES, KernelAPI, SimulatorServer, Sink, Snapshot, Source, SourceContext, TwinAPI, TypeRegistry
 from .markers import PROJECT, hookimpl, hookspec
+from .notifiers import Notification, Notifier
 from .quality import GOOD, INVALID, Detail, Quality, QualitySource, Validity
 from .settings import REQUIRED, Setting, SettingsSchema
 from .types import (
@@ -47,14 +49,14 @@ from .types import (
     new_id,
 )
 
-HOOK_MODULES = (lifecycle, models, sources, solvers, controllers, sinks)
+HOOK_MODULES = (lifecycle, models, sources, solvers, controllers, sinks, notifiers)
 """Modules holding the hook specifications, in lifecycle order."""
 
 __version__ = "0.1.0"
 
 __all__ = [
     "PROJECT", "hookimpl", "hookspec", "HOOK_MODULES",
-    "Source", "Sink", "SourceContext", "SimulatorServer", "TwinAPI", "Snapshot", "KernelAPI", "TypeRegistry", "ALL_EVENT_TYPES",
+    "Source", "Sink", "Notifier", "Notification", "SourceContext", "SimulatorServer", "TwinAPI", "Snapshot", "KernelAPI", "TypeRegistry", "ALL_EVENT_TYPES",
     "Setting", "SettingsSchema", "REQUIRED",
     "Quality", "Validity", "Detail", "QualitySource", "GOOD", "INVALID",
     "Timestamp", "PointId", "PointKind", "PointSpec", "Measurement", "MeasurementBatch",
