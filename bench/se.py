@@ -60,7 +60,7 @@ from dms_se.pp_estimator import PandapowerEstimator, _Entry, nominal_powers
 
 from dms_kernel.model.scada import add_scada_measurements, measurement_points
 
-ESTIMATOR = "pandapower"
+ESTIMATORS = ("pandapower", "power-grid-model")
 WARMUP = 2
 SKIP_AFTER_S = 60.0
 
@@ -176,11 +176,30 @@ def bare_estimate(model, point_names: list[str]) -> Callable[[str], float]:
     return cycle
 
 
-async def measure(size: int, cycles: int, budget: float, full: bool) -> dict | None:
+def bare_pgm_estimate(model, point_names: list[str], method: str) -> Callable[[str], float]:
+    """power-grid-model's ``calculate_state_estimation`` (the plugin's method) on the plugin's model
+    with the sensor values of the plugin's latest cycle, asking for the same output components."""
+    from dms_se.pgm_estimator import METHODS
+
+    entry = dms_se.plugin._pgm.entry(model, point_names)
+    pgm = entry.net.model
+    outputs = {c: None for c in entry.net.input_data if c.value in ("node", "line", "link", "transformer", "three_winding_transformer")}
+    outputs.update({c: None for c in entry.sensor_types})
+
+    def cycle(_init: str) -> float:
+        begin = time.perf_counter()
+        pgm.calculate_state_estimation(symmetric=True, calculation_method=METHODS[method], error_tolerance=1e-8,
+                                       max_iterations=50, output_component_types=set(outputs))
+        return time.perf_counter() - begin
+
+    return cycle
+
+
+async def measure(size: int, estimator: str, cycles: int, budget: float, full: bool) -> dict | None:
     started = time.perf_counter()
     kernel, source = await start_bench_kernel([("se", dms_se.plugin), ("power_grid_model", dms_pgm.plugin), ("limits", dms_limits.plugin)], bench_plugin, size)
     try:
-        options = {"estimator": ESTIMATOR}
+        options = {"estimator": estimator}
         source.scan()
         first = time.perf_counter()
         result = await kernel.run_study("state_estimation", options)
@@ -188,8 +207,9 @@ async def measure(size: int, cycles: int, budget: float, full: bool) -> dict | N
         assert result.converged, result.message
         startup = time.perf_counter() - started
         if first > SKIP_AFTER_S:
-            return {"size": size, "skipped": f"first estimation took {first:.0f} s (> {SKIP_AFTER_S:.0f} s)"}
-        bare = bare_estimate(kernel.model, list(kernel.points.snapshot().names))
+            return {"size": size, "estimator": estimator, "skipped": f"first estimation took {first:.0f} s (> {SKIP_AFTER_S:.0f} s)"}
+        names = list(kernel.points.snapshot().names)
+        bare = bare_estimate(kernel.model, names) if estimator == "pandapower" else bare_pgm_estimate(kernel.model, names, result.data["calculation_method"])
         times, flat, warm, suspects = [], [], [], []
         loop_start = time.perf_counter()
         for cycle in range(WARMUP + cycles):
@@ -208,7 +228,7 @@ async def measure(size: int, cycles: int, budget: float, full: bool) -> dict | N
                 warm.append(warm_elapsed)
                 suspects.append(len(result.data["suspect"]))
         row = {
-            "size": size, "startup": startup, "cycles": len(times), "cycle": _stats(times), "bare_flat": _stats(flat)[0],
+            "size": size, "estimator": estimator, "startup": startup, "cycles": len(times), "cycle": _stats(times), "bare_flat": _stats(flat)[0],
             "bare_results": _stats(warm)[0], "suspect": float(np.mean(suspects)), "message": result.message,
             "measurements": result.data["measurements"], "pseudo": result.data["pseudo"],
         }
@@ -244,15 +264,18 @@ def main() -> None:
     parser.add_argument("--sizes", default="100,1000,10000", help="comma-separated bus counts of radial_<N>")
     parser.add_argument("--cycles", type=int, default=20, help="timed cycles per size (after warm-up), at most")
     parser.add_argument("--budget", type=float, default=30.0, help="seconds per size for the timed loop (caps --cycles, at least 5 cycles; half of it for the full cycle)")
+    parser.add_argument("--estimators", default=",".join(ESTIMATORS), help="comma-separated: pandapower, power-grid-model")
     parser.add_argument("--full", default="10000", help="sizes that also time the full DMS cycle (comma-separated, 'none')")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     full_sizes = {int(s) for s in args.full.split(",") if s.strip().isdigit()}
 
     rows = []
+    estimators = [e.strip() for e in args.estimators.split(",") if e.strip()]
     for size in sizes:
-        rows.append(asyncio.run(measure(size, args.cycles, args.budget, size in full_sizes)))
-        gc.collect()
+        for estimator in estimators:
+            rows.append(asyncio.run(measure(size, estimator, args.cycles, args.budget, size in full_sizes)))
+            gc.collect()
 
     print(f"\nCyclic state estimation: point database → estimate → results published "
           f"({datetime.date.today()}, {WARMUP} warm-up cycles, then up to {args.cycles} / {args.budget:.0f} s)\n")
@@ -260,16 +283,16 @@ def main() -> None:
     print("|--------|------------------|-----------|-----------------|--------|--------------|-------|-------------------|")
     for row in rows:
         if "skipped" in row:
-            print(f"| {row['size']:>6,} | {ESTIMATOR:<16} | skipped: {row['skipped']} |")
+            print(f"| {row['size']:>6,} | {row.get('estimator', ''):<16} | skipped: {row['skipped']} |")
             continue
         median, p95 = row["cycle"]
         ratio = median / row["bare_flat"]
-        print(f"| {row['size']:>6,} | {ESTIMATOR:<16} | {row['startup']:>9.2f} | {median:>15.1f} | {p95:>6.1f} "
+        print(f"| {row['size']:>6,} | {row['estimator']:<16} | {row['startup']:>9.2f} | {median:>15.1f} | {p95:>6.1f} "
               f"| {row['bare_flat']:>12.1f} | {ratio:>4.2f}x | {'yes' if ratio <= 1.5 else 'NO':>17} |")
     for row in rows:
         if "full" in row:
             median, p95 = row["full"]
-            print(f"| {row['size']:>6,} | full DMS cycle¹  |           | {median:>15.1f} | {p95:>6.1f} |              |       "
+            print(f"| {row['size']:>6,} | full cycle¹ {row['estimator'][:5]:<5} |           | {median:>15.1f} | {p95:>6.1f} |              |       "
                   f"| {'yes' if p95 <= 100.0 else 'NO':>17} |")
     print("\nbare call: pandapower.estimation.estimate(net, 'wls', init='flat') on a copy of the plugin's net with the")
     print("plugin's measurement table of the same cycle; ratio = plugin cycle median / bare call median; target ≤ 1.5×.")
@@ -278,7 +301,7 @@ def main() -> None:
     for row in rows:
         if "skipped" in row:
             continue
-        line = (f"- {row['size']:,} buses: {row['cycles']} cycles; {row['measurements']} measurement rows + "
+        line = (f"- {row['size']:,} buses, {row['estimator']}: {row['cycles']} cycles; {row['measurements']} measurement rows + "
                 f"{row['pseudo']} pseudo/zero-injection rows; bare estimate with init='results' "
                 f"{row['bare_results']:.1f} ms; mean suspects per cycle {row['suspect']:.2f}")
         if "full" in row:

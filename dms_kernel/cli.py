@@ -14,6 +14,7 @@ Errors a user can fix (configuration, plugins) print one line and exit with stat
 from __future__ import annotations
 
 import argparse
+from typing import Any
 import asyncio
 import json
 import logging
@@ -150,9 +151,32 @@ async def _study(args: argparse.Namespace) -> int:
     print(f"{args.study}: converged{iterations} (solver {result.solver}, {'unbalanced' if data.get('unbalanced') else 'balanced'})")
     if "losses_mw" in data:
         print(f"total losses: {data['losses_mw']:.6f} MW, {data['losses_mvar']:.6f} Mvar")
+    if "residuals" in data:
+        print(result.message)
+        _print_residuals(data["residuals"])
     for alarm in alarms:
         print(f"limit: {alarm.message}")  # type: ignore[attr-defined]
     return 0
+
+
+def _print_residuals(table: dict[str, Any], limit: int = 10) -> None:
+    """The ``limit`` largest residuals of a state-estimation result (normalised where computed, else weighted)."""
+    import math
+
+    rows = []
+    for k, point in enumerate(table.get("point", ())):
+        rn, rw = float(table["normalised_residual"][k]), float(table["weighted_residual"][k])
+        key = rn if math.isfinite(rn) else rw
+        if math.isfinite(key):
+            rows.append((abs(key), k, point))
+    rows.sort(reverse=True)
+    if not rows:
+        return
+    print(f"largest residuals ({min(limit, len(rows))} of {len(rows)}):")
+    print(f"  {'measurement':<32} {'measured':>12} {'estimated':>12} {'sigma':>10} {'r/sigma':>8} {'rN':>8}")
+    for _, k, point in rows[:limit]:
+        print(f"  {str(point)[:32]:<32} {float(table['measured'][k]):>12.5g} {float(table['estimated'][k]):>12.5g} "
+              f"{float(table['sigma'][k]):>10.3g} {float(table['weighted_residual'][k]):>8.2f} {float(table['normalised_residual'][k]):>8.2f}")
 
 
 def _collect(into: list[object]):  # noqa: ANN202

@@ -174,8 +174,11 @@ class PgmNetwork:
             data[component] = array
         return data
 
-    def update(self, model: NetworkModel | None = None) -> None:
+    def update(self, model: NetworkModel | None = None, skip: Sequence[ComponentType] = ()) -> None:
         """Push loads, generation, switch/equipment states, taps, source voltages and shunts into the model.
+
+        ``skip``: components not to push (state estimation ignores the specified load and
+        generator powers: its sensors say what they are).
 
         Only what changed since the last push is sent: an attribute whose values are all
         unchanged is left empty (null: "keep") in the update dataset, a component without
@@ -189,6 +192,8 @@ class PgmNetwork:
         data: dict[ComponentType, np.ndarray] = {}
         current: dict[ComponentType, dict[str, np.ndarray]] = {}
         for component, values_of in self._updaters:
+            if component in skip:
+                continue
             values = {attribute: np.asarray(value) for attribute, value in values_of().items()}
             last = pushed.get(component)
             changed = [a for a, v in values.items() if last is None or not _same(last[a], v)]

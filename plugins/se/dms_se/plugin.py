@@ -3,7 +3,8 @@
 * ``dms_studies`` -> ``["state_estimation"]``.
 * ``dms_run_study`` handles ``state_estimation``; option ``estimator`` = ``"pandapower"``
   (default, WLS with chi-squared / largest-normalised-residual bad-data processing) or
-  ``"power-grid-model"`` (iterative linear or Newton-Raphson, option ``calculation_method``).
+  ``"power-grid-model"`` (option ``calculation_method``: auto, newton_raphson, iterative_linear;
+  ``unbalanced`` for the asymmetric calculation).
   Further options: ``rn_threshold`` (4.0), ``max_bad_data`` (5), ``tolerance``,
   ``max_iteration``, ``std_dev``/``std_floor``/``point_std_dev`` (override the settings).
 * ``dms_check_result``: every suspect point of a state-estimation result is set
@@ -25,9 +26,11 @@ import numpy as np
 from dms_hookspecs import Alarm, AlarmPriority, Detail, PointId, Quality, Setting, SettingsSchema, StudyResult, Validity, hookimpl
 
 from .measurements import DEFAULT_FLOOR, DEFAULT_STD, Accuracy
+from .pgm_estimator import PgmEstimator
 from .pp_estimator import STUDY, PandapowerEstimator
 
 _pandapower = PandapowerEstimator()
+_pgm = PgmEstimator(identify=_pandapower.run)
 _settings: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> [settings.se]
 ESTIMATORS = ("pandapower", "power-grid-model")
 
@@ -78,23 +81,18 @@ def dms_run_study(study: str, model: Any, snapshot: Any, options: Mapping[str, A
         raise ValueError(f"state_estimation: unknown estimator {estimator!r} (known: {', '.join(ESTIMATORS)})")
     accuracy = Accuracy.from_settings(_settings.get(model), options)
     names = list(snapshot.names) if snapshot is not None else []
-    if estimator == "pandapower":
-        if not names and options.get("offline", True):  # `leitstand study se MODEL`: no point database
-            from dms_kernel.model import Analog
-            from dms_kernel.model.scada import add_scada_measurements
+    engine = _pandapower if estimator == "pandapower" else _pgm
+    if not names and options.get("offline", True):  # `leitstand study se MODEL`: no point database
+        from dms_kernel.model import Analog
+        from dms_kernel.model.scada import add_scada_measurements
 
-            if not model.of_type(Analog):
-                add_scada_measurements(model, meters=True)
-            entry = _pandapower.entry(model, None)
-            values, usable = offline_values(model, entry)
-            return _pandapower.run(model, values, usable, None, accuracy, options)
-        entry = _pandapower.entry(model, names)
-        values, usable = entry.plan.values(snapshot)
-        return _pandapower.run(model, values, usable, names, accuracy, options)
-    return StudyResult(
-        "state_estimation", str(estimator), False,
-        message=f"estimator {estimator!r} is not available (available: 'pandapower'; power-grid-model's estimator is not integrated yet)",
-    )
+        if not model.of_type(Analog):
+            add_scada_measurements(model, meters=True)
+        values, usable = offline_values(model, _pandapower.entry(model, None))
+        return engine.run(model, values, usable, None, accuracy, options)
+    plan = engine.entry(model, names).plan
+    values, usable = plan.values(snapshot)
+    return engine.run(model, values, usable, names, accuracy, options)
 
 
 @hookimpl
