@@ -58,7 +58,7 @@ class KernelFeed:
         self._subscription = None
         count = len(self.points)
         # quality: which points are invalid, counted per owning source
-        self._sources = sorted({self.points.owner(n) for n in range(count)}) if count else []
+        self._sources = sorted(getattr(kernel, "sources", {}))
         self._owner_index = np.full(count, -1, dtype=np.int64)
         for index, source in enumerate(self._sources):
             self._owner_index[self.points.owned_by(source)] = index
