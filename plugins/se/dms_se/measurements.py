@@ -40,9 +40,9 @@ from dms_kernel.model.live import unit_factor
 __all__ = ["Accuracy", "Row", "MeasurementPlan", "usable_mask", "DEFAULT_STD"]
 
 #: relative standard deviations per measurement type (fraction of the value)
-DEFAULT_STD = {"voltage": 0.005, "power": 0.02, "current": 0.02, "pseudo": 0.3}
+DEFAULT_STD = {"voltage": 0.005, "power": 0.02, "current": 0.02, "pseudo": 0.3, "forecast": 0.1}
 #: absolute floors (pu for voltage, MW/Mvar for power, kA for current): a value near zero keeps a finite weight
-DEFAULT_FLOOR = {"voltage": 0.001, "power": 0.002, "current": 0.001, "pseudo": 0.01}
+DEFAULT_FLOOR = {"voltage": 0.001, "power": 0.002, "current": 0.001, "pseudo": 0.01, "forecast": 0.005}
 
 _VOLTAGE = {"PhaseVoltage", "LineToLineVoltage", "Voltage"}
 _CURRENT = {"LineCurrent", "Current"}

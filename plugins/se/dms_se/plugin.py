@@ -7,24 +7,29 @@
   ``unbalanced`` for the asymmetric calculation).
   Further options: ``rn_threshold`` (4.0), ``max_bad_data`` (5), ``tolerance``,
   ``max_iteration``, ``std_dev``/``std_floor``/``point_std_dev`` (override the settings).
-* ``dms_check_result``: every suspect point of a state-estimation result is set
+* ``dms_check_result``: a ``forecast`` result's series are kept; a meter point (load/generator
+  P or Q) without a usable value is replaced by its forecast at the time of the estimate, with the
+  ``forecast`` accuracy (``forecast_pseudo = false`` in the options turns it off); every suspect point of a state-estimation result is set
   ``questionable``/``inconsistent`` in the point database and alarmed (category ``bad-data``).
 
 Settings ``[settings.se]``: ``std_dev = { voltage = 0.005, power = 0.02, current = 0.02,
-pseudo = 0.3 }`` (relative), ``std_floor`` (absolute: pu, MW/Mvar, kA), ``point_std_dev`` (per
+pseudo = 0.3, forecast = 0.1 }`` (relative), ``std_floor`` (absolute: pu, MW/Mvar, kA), ``point_std_dev`` (per
 point, relative).
 """
 
 from __future__ import annotations
 
+import time
 import weakref
 from collections.abc import Mapping
 from typing import Any
 
+import attrs
 import numpy as np
 
 from dms_hookspecs import Alarm, AlarmPriority, Detail, PointId, Quality, Setting, SettingsSchema, StudyResult, Validity, hookimpl
 
+from .forecast_pseudo import ForecastPseudo
 from .measurements import DEFAULT_FLOOR, DEFAULT_STD, Accuracy
 from .pgm_estimator import PgmEstimator
 from .pp_estimator import STUDY, PandapowerEstimator
@@ -32,6 +37,7 @@ from .pp_estimator import STUDY, PandapowerEstimator
 _pandapower = PandapowerEstimator()
 _pgm = PgmEstimator(identify=_pandapower.run)
 _settings: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> [settings.se]
+_forecasts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> ForecastPseudo
 ESTIMATORS = ("pandapower", "power-grid-model")
 
 
@@ -92,11 +98,22 @@ def dms_run_study(study: str, model: Any, snapshot: Any, options: Mapping[str, A
         return engine.run(model, values, usable, None, accuracy, options)
     plan = engine.entry(model, names).plan
     values, usable = plan.values(snapshot)
-    return engine.run(model, values, usable, names, accuracy, options)
+    substituted: list[str] = []
+    store = _forecasts.get(model)
+    if store is not None and options.get("forecast_pseudo", True):
+        values, usable, accuracy, substituted = store.substitute(plan, values, usable, accuracy, time.time())
+    result = engine.run(model, values, usable, names, accuracy, options)
+    if substituted and result.converged:
+        result = attrs.evolve(result, data={**result.data, "forecast_pseudo": substituted},
+                              message=f"{result.message}; {len(substituted)} missing meter values replaced by their forecast")
+    return result
 
 
 @hookimpl
 def dms_check_result(result, model, kernel):
+    if result.study == "forecast" and model is not None and result.data.get("forecasts"):
+        _forecasts.setdefault(model, ForecastPseudo()).update(result.data["forecasts"])
+        return None
     if result.study != STUDY or not result.converged:
         return None
     suspect = list(result.data.get("suspect") or ())

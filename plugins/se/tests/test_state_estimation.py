@@ -242,3 +242,57 @@ async def test_no_voltage_measurement_is_unobservable_and_names_the_buses(make_k
     assert "no voltage measurement" in result.message
     assert "bus 1" in result.message.lower() or "bus" in result.message.lower()
     print("\n" + result.message)
+
+
+class forecast_plugin:  # noqa: N801
+    """A ``forecast`` study answering with given series (the real plugin needs weeks of history)."""
+
+    series: dict = {}
+
+    @staticmethod
+    @hookimpl
+    def dms_studies():
+        return ["forecast"]
+
+    @staticmethod
+    @hookimpl
+    def dms_run_study(study, model, snapshot, options):
+        from dms_hookspecs import StudyResult
+
+        if study != "forecast":
+            return None
+        return StudyResult("forecast", "test", True, {"forecasts": forecast_plugin.series, "step_s": 900})
+
+
+@pytest.mark.parametrize("options", ESTIMATORS[:2])
+async def test_a_missing_meter_value_is_replaced_by_its_forecast(make_kernel, options):
+    import dms_pandapower.plugin
+
+    name = "cigre_mv"
+    model, twin = case(name)
+    truth = true_values(model, twin)
+    meter = max((p for p in truth if p.startswith("Load_R") and p.endswith("/P")), key=lambda p: truth[p])  # the largest residential load
+    measured = noisy(truth, model, np.random.default_rng(11))
+    del measured[meter]  # the meter did not deliver: the point stays NaN / invalid
+    now = time.time()
+    kernel = make_kernel(("se", dms_se.plugin), ("pandapower", dms_pandapower.plugin), model_plugin(name), source_plugin, ("fc", forecast_plugin), deployment=deployment(name))
+    async with kernel:
+        source = EquippedSource.instances["scada"]
+        await source.ready.wait()
+        source.publish(with_statuses(measured, twin))
+        without = await kernel.run_study("state_estimation", options)
+        forecast_plugin.series = {meter: {"time": [now - 900, now + 900], "value": [truth[meter] * 0.97, truth[meter] * 1.01]}}
+        forecast = await kernel.run_study("forecast")
+        assert forecast.converged
+        with_forecast = await kernel.run_study("state_estimation", options)
+    assert without.converged and with_forecast.converged, (without.message, with_forecast.message)
+    assert "forecast_pseudo" not in without.data
+    assert with_forecast.data["forecast_pseudo"] == [meter]
+    assert "replaced by their forecast" in with_forecast.message
+
+    rows = with_forecast.data["residuals"]
+    if options["estimator"] == "pandapower":  # injections are aggregated per bus: the forecast is a part of its bus row
+        assert any(meter in label.split("+") and not pseudo for label, pseudo in zip(rows["point"], rows["pseudo"], strict=True))
+    else:  # one row per meter: the estimate follows the forecast (1 % above the truth now), not the profile
+        value = float(rows["estimated"][rows["point"].index(meter)])
+        assert abs(value - truth[meter]) < 0.03 * truth[meter], (value, truth[meter])
