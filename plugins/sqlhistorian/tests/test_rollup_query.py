@@ -169,3 +169,18 @@ async def test_forecast_results_are_stored_and_queried(database, tmp_path):
     assert every["MV1/PV3/P"].value.tolist() == [0.5, 0.5]
     only_gb = query.forecasts(url, ["MV1/PV3/P"], model="gradient_boosting", schema=schema)["MV1/PV3/P"]
     assert math.isnan(only_gb.value[0]) and only_gb.value[1] == 0.5
+
+
+async def test_the_writer_thread_rolls_up_by_itself(tmp_path, wait_until):
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    sink = SqlSink("historian", {"url": url, "maintenance_interval_s": 0.05, "raw_retention_days": 1.0})
+    await sink.open()
+    try:
+        times = T0 + np.arange(0, 120, 10.0)
+        await sink.write([samples(times, "A", np.arange(times.size, dtype=np.float64))])
+        await wait_until(lambda: query.count(url, "measurements_1min") == 2, what="automatic rollup")
+        # then retention: the rows are years old
+        await wait_until(lambda: query.count(url, "measurements") == 0, what="raw retention")
+    finally:
+        await sink.close()
+    assert query.series(url, "A", aggregate="1min", pending=False)["A"].count.tolist() == [6, 6]
