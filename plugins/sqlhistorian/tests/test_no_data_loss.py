@@ -1,7 +1,8 @@
-"""No acknowledged row is lost: kill -9 while writing, database outages, torn spool records."""
+"""No acknowledged row is lost: kill -9 while writing, database outages, torn spool records, interrupted replay."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -12,8 +13,11 @@ from pathlib import Path
 import numpy as np
 from dms_hookspecs import MeasurementBatch
 from dms_sqlhistorian import query
+from dms_sqlhistorian.engine import make_engine
+from dms_sqlhistorian.migrate import upgrade
 from dms_sqlhistorian.sink import SqlSink
 from dms_sqlhistorian.spool import Spool
+from dms_sqlhistorian.writer import Writer
 
 CHILD = Path(__file__).parent / "writer_child.py"
 
@@ -164,3 +168,31 @@ async def test_a_second_process_cannot_use_the_same_spool(tmp_path):
             raise AssertionError("second spool opened")
     finally:
         first.close()
+
+
+def spooled_rows(start: int, size: int) -> dict:
+    values = [float(k) for k in range(start, start + size)]
+    return {"measurements": {
+        "point": ["P"] * size, "value": values, "quality": [0] * size,
+        "source_time": values, "receive_time": [0.0] * size, "source": ["s"] * size,
+    }}
+
+
+async def test_a_replay_interrupted_by_a_crash_resumes_without_duplicates(tmp_path):
+    url, spool_dir = f"sqlite:///{tmp_path / 'h.db'}", tmp_path / "spool"
+    spool = Spool(spool_dir, 1 << 20)
+    spool.open()
+    for start in (0, 10, 20):
+        spool.append(spooled_rows(start, 10))
+    engine = make_engine(url)
+    upgrade(engine, None, "test")
+    # the first chunk (one record) is replayed and committed with its progress, then the process "dies"
+    writer = Writer(engine, None, spool, log=logging.getLogger("test"), where="test", replay_rows=10)
+    assert writer._replay_chunk() is False
+    assert stored_values(url) == list(range(10))
+    spool.close()
+    engine.dispose()
+    await reopen_and_flush(url, spool_dir)
+    assert stored_values(url) == list(range(30))
+    assert query.records(url, "spool_progress") == []
+    assert not list(spool_dir.glob("*.spool"))
