@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, make_url
+from sqlalchemy.exc import OperationalError
 
 from dms_hookspecs import Event, Setting, SettingsSchema, Sink
 
@@ -36,7 +37,9 @@ class SqlSink(Sink):
     *acknowledged* — only once its rows are committed, or, while the database is
     unavailable, ``fsync``'d to the disk spool, from which they are replayed in order when
     the database is back (and at the next :meth:`open` after a crash). Without a spool
-    (in-memory SQLite, ``spool = false``) a failed write raises, as any sink's would.
+    (in-memory SQLite, ``spool = false``) a failed write raises, as any sink's would. A
+    database server unreachable at :meth:`open` is not fatal when spooling: rows are spooled
+    and the schema is upgraded once the server answers.
     """
 
     settings_schema = SettingsSchema(
@@ -91,17 +94,34 @@ class SqlSink(Sink):
         """Connect, create or upgrade the schema, and start the writer (which replays a leftover spool)."""
         await asyncio.to_thread(self._open)
         assert self._writer is not None
-        spooled = " (replaying the spool left by the last run)" if self._writer.spooling else ""
+        if self._writer.outage_since is not None:
+            spooled = " (database unavailable: spooling)"
+        elif self._writer.spooling:
+            spooled = " (replaying the spool left by the last run)"
+        else:
+            spooled = ""
         self.log.info("historian %r storing in %s%s", self.name, self.where, spooled)
 
     def _open(self) -> None:
         ensure_directory(self.url)
         engine = make_engine(self.url, self.schema, synchronous=self.settings["sqlite_synchronous"])
         spool = None
+        prepare = None
+        directory = self.spool_directory()
         try:
-            upgrade(engine, self.schema, self.where)
+            try:
+                upgrade(engine, self.schema, self.where)
+            except OperationalError as exc:
+                # a database server that is down at start: spool until it is back (a SQLite
+                # file that cannot be opened is a configuration error, raised)
+                if directory is None or is_sqlite(self.url):
+                    raise
+                self.log.error(
+                    "historian %r: database %s unavailable at start (%s); spooling to %s until it is back",
+                    self.name, self.where, str(exc.orig or exc).splitlines()[0], directory,
+                )
+                prepare = functools.partial(upgrade, engine, self.schema, self.where)
             enable_wal(engine)
-            directory = self.spool_directory()
             if directory is not None:
                 spool = Spool(directory, self.settings["spool_max_bytes"])
                 spool.open()
@@ -119,6 +139,7 @@ class SqlSink(Sink):
             retry_max_s=self.settings["retry_max_s"],
             maintenance=self._maintenance if interval > 0 else None,
             maintenance_interval_s=interval if interval > 0 else 60.0,
+            prepare=prepare,
         )
         self.engine, self.spool = engine, spool
         self._writer.start()

@@ -52,6 +52,8 @@ class Writer:
     :param spool: ``None`` disables spooling: a failed store is reported to the submitter.
     :param maintenance: called with the engine every ``maintenance_interval_s`` while the
         database is available (exceptions are logged).
+    :param prepare: the database was unreachable at start: everything is spooled until
+        ``prepare()`` (the schema upgrade) has succeeded, retried like a replay.
     """
 
     def __init__(
@@ -67,6 +69,7 @@ class Writer:
         replay_rows: int = 50_000,
         maintenance: Callable[[Engine], Any] | None = None,
         maintenance_interval_s: float = 60.0,
+        prepare: Callable[[], Any] | None = None,
     ) -> None:
         self.engine = engine
         self.schema = schema
@@ -88,7 +91,10 @@ class Writer:
         self._next_attempt = 0.0
         self._next_maintenance = time.monotonic() + maintenance_interval_s
         self._thread: threading.Thread | None = None
-        self._pending = bool(spool is not None and spool.pending)
+        self._prepare = prepare
+        self._pending = bool(spool is not None and (spool.pending or prepare is not None))
+        if prepare is not None:
+            self.outage_since = time.time()
 
     # ---------------------------------------------------------------- interface
 
@@ -227,8 +233,11 @@ class Writer:
             return
         assert self.spool is not None
         try:
+            if self._prepare is not None:
+                self._prepare()
+                self._prepare = None
             finished = self._replay_chunk()
-        except DATABASE_ERRORS as exc:
+        except Exception as exc:  # noqa: BLE001 - database errors, or a database refused at start: retried
             self.last_error = f"{type(exc).__name__}: {exc}"
             self._next_attempt = time.monotonic() + self._backoff
             self.log.warning(

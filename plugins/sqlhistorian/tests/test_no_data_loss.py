@@ -196,3 +196,22 @@ async def test_a_replay_interrupted_by_a_crash_resumes_without_duplicates(tmp_pa
     assert stored_values(url) == list(range(30))
     assert query.records(url, "spool_progress") == []
     assert not list(spool_dir.glob("*.spool"))
+
+
+async def test_a_postgresql_server_down_at_start_is_spooled_for_and_set_up_when_it_is_back(postgres, pg_proxy, tmp_path):
+    url, schema = postgres
+    proxy, proxied = pg_proxy
+    proxy.stop()
+    sink = SqlSink("historian", {"url": proxied, "schema": schema, "spool_dir": str(tmp_path / "spool"), "retry_s": 0.05, "retry_max_s": 0.2})
+    await sink.open()  # not fatal: the rows wait in the spool
+    try:
+        for start in range(0, 1000, 100):
+            await sink.write([numbered(start, 100)])
+        assert sink.status()["spooling"] and sink.status()["rows_spooled"] == 1000
+        proxy.start()
+        assert await sink.flush(timeout_s=30)
+        await sink.write([numbered(1000, 100)])
+    finally:
+        await sink.close()
+    assert stored_values(url, schema) == list(range(1100))
+
