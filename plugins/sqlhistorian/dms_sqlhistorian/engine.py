@@ -66,7 +66,7 @@ def make_engine(url: str | URL, schema: str | None = None, *, synchronous: str =
     SQLite connections use ``PRAGMA synchronous`` = ``synchronous`` (see :func:`enable_wal`); an
     in-memory SQLite database is shared by all threads (one connection), so the sink's
     worker thread and readers see the same data. PostgreSQL connections give up after
-    ``connect_timeout_s`` unless the URL sets ``connect_timeout``.
+    ``connect_timeout_s`` and use TCP keepalives, unless the URL sets these parameters.
     """
     url = make_url(url)
     if synchronous.upper() not in SYNCHRONOUS:
@@ -77,8 +77,12 @@ def make_engine(url: str | URL, schema: str | None = None, *, synchronous: str =
             raise ValueError("a database schema is not supported with SQLite; use a separate database file")
         if sqlite_path(url) is None and not (url.database or "").startswith("file:"):
             options.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
-    elif url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
-        options["connect_args"] = {"connect_timeout": max(1, round(connect_timeout_s))}
+    elif url.get_backend_name() == "postgresql":
+        # give up on a server that does not answer, and notice a connection that died silently
+        # (TCP keepalives), instead of blocking the writer thread for the kernel's TCP timeout
+        defaults = {"connect_timeout": max(1, round(connect_timeout_s)), "keepalives": 1, "keepalives_idle": 30,
+                    "keepalives_interval": 10, "keepalives_count": 3}
+        options["connect_args"] = {key: value for key, value in defaults.items() if key not in url.query}
     engine = create_engine(url, **options)
     if is_sqlite(url):
         event.listen(engine, "connect", _sqlite_pragmas(synchronous.upper()))
