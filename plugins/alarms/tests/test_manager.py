@@ -273,3 +273,19 @@ def test_topology_state_check_suppresses_and_releases():
     dead.clear()
     assert m.reevaluate_state() == [downstream]
     assert m.active() == [downstream, upstream] or set(m.active()) == {downstream, upstream}
+
+
+def test_reset_comment_and_acknowledge_all_are_audited():
+    m, events, _, _ = manager({"positions": {"north": ["rtu-n*"]}})
+    latched = m.raise_condition(source="rtu-n1", category="comms", message="source 'rtu-n1' failed: OSError")
+    other = m.raise_condition(source="rtu-n2", category="comms", message="link lost")
+    south = m.raise_condition(source="rtu-s1", category="comms", message="link lost")
+    m.comment(latched.id, "bob", "RTU restarted by hand")
+    m.reset(latched.id, "bob", "source runs again")
+    assert latched.state is IsaState.UNACK_RTN and latched.comments[0][1:] == ("bob", "RTU restarted by hand")
+    with pytest.raises(AlarmError, match="already returned to normal"):
+        m.reset(latched.id, "bob")
+    acked = m.acknowledge_all("alice", position="north")
+    assert {a.id for a in acked} == {latched.id, other.id}
+    assert m.active() == [other, south] or set(m.active()) == {other, south}
+    assert [a[1] for a in audits(events)] == ["alarm.comment", "alarm.reset", "alarm.acknowledge", "alarm.acknowledge"]
