@@ -177,8 +177,9 @@ def bare_estimate(model, point_names: list[str]) -> Callable[[str], float]:
 
 
 def bare_pgm_estimate(model, point_names: list[str], method: str) -> Callable[[str], float]:
-    """power-grid-model's ``calculate_state_estimation`` (the plugin's method) on the plugin's model
-    with the sensor values of the plugin's latest cycle, asking for the same output components."""
+    """power-grid-model's ``update`` with the sensor values of the plugin's latest cycle (the plugin's
+    update dataset) + ``calculate_state_estimation`` (the plugin's method) on the plugin's model,
+    asking for the same output components: what a bare power-grid-model user does per cycle."""
     from dms_se.pgm_estimator import METHODS
 
     entry = dms_se.plugin._pgm.entry(model, point_names)
@@ -187,7 +188,9 @@ def bare_pgm_estimate(model, point_names: list[str], method: str) -> Callable[[s
     outputs.update({c: None for c in entry.sensor_types})
 
     def cycle(_init: str) -> float:
+        update = entry.last_update
         begin = time.perf_counter()
+        pgm.update(update_data=update)
         pgm.calculate_state_estimation(symmetric=True, calculation_method=METHODS[method], error_tolerance=1e-8,
                                        max_iterations=50, output_component_types=set(outputs))
         return time.perf_counter() - begin

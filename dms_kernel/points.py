@@ -93,6 +93,7 @@ class PointDatabase:
         self._count = 0
         self.names: list[str] = []
         self._index: dict[str, int] = {}
+        self._frozen_names: tuple[tuple[str, ...], dict[str, int]] | None = None
         self._specs: list[PointSpec] = []
         self._owners: list[str] = []
         self._owner_numbers: dict[str, int] = {}
@@ -288,9 +289,14 @@ class PointDatabase:
     def snapshot(self) -> PointSnapshot:
         """A consistent copy of every point (safe to hand to a solver thread)."""
         count = self._count
+        if self._frozen_names is None or len(self._frozen_names[0]) != count:
+            # points are only ever added: the name tuple and index are shared by every snapshot
+            # until the next addition (a copy per snapshot costs ~1 ms per 10,000 points)
+            self._frozen_names = (tuple(self.names[:count]), dict(self._index))
+        names, index = self._frozen_names
         return PointSnapshot(
-            tuple(self.names),
-            dict(self._index),
+            names,
+            index,
             self._values[:count].copy(),
             self._quality[:count].copy(),
             self._source_time[:count].copy(),

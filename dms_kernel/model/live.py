@@ -189,11 +189,16 @@ class LiveModel:
         return None
 
     def _numbers(self, snapshot) -> np.ndarray:  # noqa: ANN001
+        cached = getattr(self, "_numbers_for", None)
+        if cached is not None and cached[0] is snapshot.names:  # the kernel's snapshots share one names tuple
+            return cached[1]
         number = getattr(snapshot, "number", None)
         if number is None:
             index = {name: n for n, name in enumerate(snapshot.names)}
             number = index.__getitem__
-        return np.fromiter(map(number, self._points), dtype=np.int64, count=len(self._points))
+        numbers = np.fromiter(map(number, self._points), dtype=np.int64, count=len(self._points))
+        self._numbers_for = (snapshot.names, numbers)
+        return numbers
 
     def apply(self, snapshot) -> LiveUpdate:  # noqa: ANN001 - dms_hookspecs.Snapshot
         """Copy good values from ``snapshot`` into the model; returns what changed."""

@@ -133,6 +133,7 @@ class MeasurementPlan:
         self.factors = np.array([r.factor for r in self.rows], dtype=float)
         self.kinds = np.array([r.kind for r in self.rows], dtype=object)
         self.object_count = len(model.objects)
+        self._numbers: tuple[Any, np.ndarray] | None = None  #: (names of the snapshot, point numbers of the rows)
 
     @staticmethod
     def _equipment(model: NetworkModel, measurement: Analog) -> tuple[ConductingEquipment | None, Terminal | None]:
@@ -187,11 +188,16 @@ class MeasurementPlan:
         """``(values, usable)``: engineering values (kV ph-ph, MW, Mvar, kA) and the usable mask."""
         if not self.rows:
             return np.zeros(0), np.zeros(0, dtype=bool)
-        number = getattr(snapshot, "number", None)
-        if number is None:
-            index = {name: n for n, name in enumerate(snapshot.names)}
-            number = index.__getitem__
-        numbers = np.fromiter(map(number, self.points), dtype=np.int64, count=len(self.points))
+        cached = self._numbers
+        if cached is not None and cached[0] is snapshot.names:  # the same point set (the kernel shares it)
+            numbers = cached[1]
+        else:
+            number = getattr(snapshot, "number", None)
+            if number is None:
+                index = {name: n for n, name in enumerate(snapshot.names)}
+                number = index.__getitem__
+            numbers = np.fromiter(map(number, self.points), dtype=np.int64, count=len(self.points))
+            self._numbers = (snapshot.names, numbers)
         raw = np.asarray(snapshot.values, dtype=float)[numbers]
         bits = np.asarray(snapshot.quality, dtype=np.int64)[numbers]
         return raw * self.factors, usable_mask(bits, raw)

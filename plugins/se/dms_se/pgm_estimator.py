@@ -35,6 +35,7 @@ common case) never leaves power-grid-model.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import time
@@ -100,6 +101,7 @@ class _Entry:
         self.points_key = len(point_names) if point_names is not None else -1
         self.symmetric = symmetric
         self.lock = threading.Lock()
+        self.last_update: dict[ComponentType, np.ndarray] = {}  #: the sensor update dataset of the last solve
         self.plan = plan = MeasurementPlan(model, point_names)
         net: PgmNetwork = to_pgm(model, asymmetric=not symmetric)
         self.net = net
@@ -290,6 +292,12 @@ class _Entry:
         return cache[key]
 
 
+@functools.lru_cache(maxsize=256)
+def _chi2_limit(dof: int) -> float:
+    """The 99 % quantile of chi-squared with ``dof`` degrees of freedom (scipy's ppf costs ~0.1 ms)."""
+    return float(chi2.ppf(0.99, dof))
+
+
 def _named(accuracy: Accuracy, names: list[str], rows: np.ndarray) -> list[str] | None:
     """Point names of ``rows`` when the accuracy has per-point overrides (else None: no list built)."""
     return [names[k] for k in rows] if accuracy.points else None
@@ -418,7 +426,7 @@ class PgmEstimator:
     def _limit(entry: _Entry, m: int) -> tuple[int, float]:
         """Degrees of freedom and the chi-squared 99 % limit for ``m`` measurement scalars."""
         dof = max(m + 2 * entry.zero_injection - entry.states, 1)
-        return dof, float(chi2.ppf(0.99, dof))
+        return dof, _chi2_limit(dof)
 
     def _solve(self, entry: _Entry, values: np.ndarray, use: np.ndarray, accuracy: Accuracy, options: Mapping[str, Any],
                method: CalculationMethod) -> tuple[dict[ComponentType, np.ndarray], float, int, dict[str, np.ndarray]]:
@@ -432,6 +440,7 @@ class PgmEstimator:
         for component in entry.sensor_types:
             outputs[component] = list(_RESIDUALS[component])
         entry.net.model.update(update_data=update)  # the sensors keep these values: a permanent update, no batch
+        entry.last_update = update
         output = entry.net.model.calculate_state_estimation(
             symmetric=entry.symmetric,
             calculation_method=method,
@@ -601,7 +610,27 @@ class PgmEstimator:
 
     @staticmethod
     def _observability(entry: _Entry, use: np.ndarray) -> None:
-        """Every energised island (with a source) needs a voltage magnitude measurement."""
+        """Every energised island (with a source) needs a voltage magnitude measurement.
+
+        The answer is kept for the last branch statuses and set of usable voltage measurements:
+        a cycle that changes neither costs a comparison of two byte strings."""
+        net = entry.net
+        key = b"".join(a.tobytes() for c in (C.line, C.link, C.transformer) if c in net.input_data for a in entry_status(net, c))
+        key += use[entry.v_rows].tobytes() if len(entry.v_rows) else b""
+        cached = entry.__dict__.get("_observable")
+        if cached is not None and cached[0] == key:
+            if cached[1]:
+                raise Unobservable(cached[1])
+            return
+        try:
+            PgmEstimator._check_observability(entry, use)
+        except Unobservable as exc:
+            entry.__dict__["_observable"] = (key, str(exc))
+            raise
+        entry.__dict__["_observable"] = (key, "")
+
+    @staticmethod
+    def _check_observability(entry: _Entry, use: np.ndarray) -> None:
         net = entry.net
         n = len(net.node_mrids)
         a, b = [], []
