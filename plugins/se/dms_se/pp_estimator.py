@@ -220,7 +220,7 @@ def _wls(eppci: Any, tolerance: float, max_iterations: int) -> tuple[bool, int, 
     return error <= tolerance, iteration, sem
 
 
-def _normalised(eppci: Any, sem: Any, candidates: np.ndarray, full_limit: int = 4000) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+def _normalised(eppci: Any, sem: Any, candidates: np.ndarray, full_limit: int = 500) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
     """Weighted residuals, normalised residuals (NaN where not computed or critical), J and the
     detectability ``sqrt(Omega_ii) / sigma_i`` (0: critical measurement, 1: fully redundant)."""
     E = eppci.E
