@@ -19,8 +19,10 @@ Every kernel has its own plugin manager: nothing leaks between tests.
 
 from __future__ import annotations
 
+import os
 import textwrap
 import tomllib
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -125,3 +127,37 @@ def make_kernel(tmp_path: Path) -> Iterator[KernelFactory]:
         return build_kernel(*plugins, **kwargs)
 
     yield factory
+
+
+#: the PostgreSQL database the tests use (``LEITSTAND_TEST_POSTGRES_URL`` overrides it)
+POSTGRES_URL = os.environ.get("LEITSTAND_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def postgres_schema() -> Iterator[tuple[str, str]]:
+    """``(url, schema)``: the test PostgreSQL database and a fresh schema name, dropped (cascade)
+    after the test. Needs SQLAlchemy and a PostgreSQL driver (a historian plugin brings them).
+
+    Skips if PostgreSQL is not reachable, unless ``CI=true``: then the test fails.
+    """
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.schema import DropSchema
+
+    engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 5})
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as exc:
+        engine.dispose()
+        reason = f"PostgreSQL not reachable at {POSTGRES_URL}: {exc.orig or exc}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason} (CI=true: PostgreSQL is required)")
+        pytest.skip(reason)
+    schema = f"leitstand_test_{uuid.uuid4().hex[:12]}"
+    try:
+        yield POSTGRES_URL, schema
+    finally:
+        with engine.begin() as connection:
+            connection.execute(DropSchema(schema, cascade=True, if_exists=True))
+        engine.dispose()

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, make_url
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.schema import DropSchema
+from sqlalchemy import make_url
 
-POSTGRES_URL = os.environ.get("LEITSTAND_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 Waiter = Callable[..., Awaitable[None]]
 
@@ -43,28 +38,9 @@ def sqlite_db(tmp_path: Path) -> tuple[Path, str]:
 
 
 @pytest.fixture
-def postgres() -> Iterator[tuple[str, str]]:
-    """``(url, schema)``: the test PostgreSQL database and a fresh schema name, dropped after the test.
-
-    Skips if PostgreSQL is not reachable, unless ``CI=true``: then the test fails.
-    """
-    engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 5})
-    try:
-        with engine.connect():
-            pass
-    except OperationalError as exc:
-        engine.dispose()
-        reason = f"PostgreSQL not reachable at {POSTGRES_URL}: {exc.orig or exc}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason} (CI=true: PostgreSQL is required)")
-        pytest.skip(reason)
-    schema = f"leitstand_test_{uuid.uuid4().hex[:12]}"
-    try:
-        yield POSTGRES_URL, schema
-    finally:
-        with engine.begin() as connection:
-            connection.execute(DropSchema(schema, cascade=True, if_exists=True))
-        engine.dispose()
+def postgres(postgres_schema: tuple[str, str]) -> tuple[str, str]:
+    """``(url, schema)``: the shipped ``postgres_schema`` fixture (``dms_kernel.testing``)."""
+    return postgres_schema
 
 
 class TcpProxy:

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.schema import DropSchema
 
 from dms_workorders import Workorders
 
-POSTGRES_URL = os.environ.get("LEITSTAND_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 # Wednesday 2024-05-15 10:00 UTC
 T0 = dt.datetime(2024, 5, 15, 10, 0, tzinfo=dt.UTC).timestamp()
@@ -41,28 +35,9 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def postgres() -> Iterator[tuple[str, str]]:
-    """``(url, schema)``: the test PostgreSQL database and a fresh schema name, dropped after the test.
-
-    Skips if PostgreSQL is not reachable, unless ``CI=true``: then the test fails.
-    """
-    engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 5})
-    try:
-        with engine.connect():
-            pass
-    except OperationalError as exc:
-        engine.dispose()
-        reason = f"PostgreSQL not reachable at {POSTGRES_URL}: {exc.orig or exc}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason} (CI=true: PostgreSQL is required)")
-        pytest.skip(reason)
-    schema = f"leitstand_wo_test_{uuid.uuid4().hex[:12]}"
-    try:
-        yield POSTGRES_URL, schema
-    finally:
-        with engine.begin() as connection:
-            connection.execute(DropSchema(schema, cascade=True, if_exists=True))
-        engine.dispose()
+def postgres(postgres_schema: tuple[str, str]) -> tuple[str, str]:
+    """``(url, schema)``: the shipped ``postgres_schema`` fixture (``dms_kernel.testing``)."""
+    return postgres_schema
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
