@@ -13,6 +13,12 @@ address ends with           kind                          CDC
 data object (``CSWI1.Pos``) double / binary / step        DPC / SPC / ISC with ``ctl_model``
 ==========================  ============================  ====================================
 
+Reports: every logical device gets, in its ``LLN0``, a data set per functional constraint of its
+monitored points (``dsMX``, ``dsST``; members are the data objects, FCDA ``LN$FC$DO``, so a report
+carries value, ``q`` and ``t`` together) and for each data set an unbuffered (``urcbMX01``) and a
+buffered (``brcbMX01``) report control block with trigger options data-change, quality-change,
+integrity and GI, ``bufTm`` = ``report_buf_tm_ms``. Settings (FC SP) get no data set: a client polls them.
+
 Twin changes are written with ``IedServer_update*`` inside ``lockDataModel``; controls reach
 ``twin.operate`` through a control handler that answers ``WAITING`` until the twin has decided,
 then positive or negative (``LastApplError`` add cause *blocked-by-process* and CommandTermination-
@@ -41,6 +47,10 @@ CTL_MODELS = {
     "direct-enhanced": "CDC_CTL_MODEL_DIRECT_ENHANCED",
     "sbo-enhanced": "CDC_CTL_MODEL_SBO_ENHANCED",
 }
+
+REPORT_KINDS = {"both": (False, True), "unbuffered": (False,), "buffered": (True,), "none": ()}
+#: functional constraints that get a data set and report control blocks
+REPORTED_FCS = ("MX", "ST")
 
 # object references with a control handler in this process: libiec61850's Python event
 # subscribers live in one process-wide map keyed by the object reference
@@ -80,6 +90,8 @@ class Iec61850Server(SimulatorServer):
             Setting("ied_name", str, "", "IED name prefixed to the logical device names of the addresses"),
             Setting("ctl_model", str, "sbo-enhanced", "control model of controllable objects: " + ", ".join(CTL_MODELS)),
             Setting("operate_timeout_s", float, 10.0, "longest time the twin may take for a control"),
+            Setting("reports", str, "both", "report control blocks per data set: " + ", ".join(REPORT_KINDS)),
+            Setting("report_buf_tm_ms", int, 50, "buffer time of the report control blocks (changes within it share a report)"),
         )
     )
 
@@ -87,6 +99,8 @@ class Iec61850Server(SimulatorServer):
         super().__init__(name, settings, twin)
         if settings.get("ctl_model", "sbo-enhanced") not in CTL_MODELS:
             raise ValueError(f"ctl_model must be one of {sorted(CTL_MODELS)}")
+        if settings.get("reports", "both") not in REPORT_KINDS:
+            raise ValueError(f"reports must be one of {sorted(REPORT_KINDS)}")
         self._model = None
         self._server = None
         self._subscribers: list[Any] = []
@@ -102,6 +116,7 @@ class Iec61850Server(SimulatorServer):
         ied = self.settings.get("ied_name", "")
         self._model = iec.IedModel_create(ied)
         devices: dict[str, Any] = {}
+        lln0: dict[str, Any] = {}
         nodes: dict[tuple[str, str], Any] = {}
         objects: set[tuple[str, str, str]] = set()
         ctl_model = getattr(iec, CTL_MODELS[self.settings.get("ctl_model", "sbo-enhanced")])
@@ -112,7 +127,7 @@ class Iec61850Server(SimulatorServer):
             if address.ld not in devices:
                 device = iec.LogicalDevice_create(address.ld, self._model)
                 devices[address.ld] = device
-                iec.LogicalNode_create("LLN0", device)
+                lln0[address.ld] = iec.LogicalNode_create("LLN0", device)
             key = (address.ld, address.ln)
             if key not in nodes:
                 nodes[key] = iec.LogicalNode_create(address.ln, devices[address.ld])
@@ -121,6 +136,7 @@ class Iec61850Server(SimulatorServer):
                 continue
             objects.add(do_key)
             self._create_object(address, entry.kind, iec.toModelNode(nodes[key]), ctl_model)
+        self._create_reports(parsed, lln0)
         for entry, address in parsed:
             full = lambda ref: (f"{ied}{ref}" if ied else ref)  # noqa: E731
             value = self._attribute(full(address.value_ref))
@@ -129,6 +145,29 @@ class Iec61850Server(SimulatorServer):
             quality = self._attribute(full(address.do_ref + ".q"))
             stamp = self._attribute(full(address.do_ref + ".t"))
             self._entries[entry.point] = (address, value, quality, stamp, iec.DataAttribute_getType(value), entry.scale or 1.0)
+
+    def _create_reports(self, parsed, lln0: dict[str, Any]) -> None:
+        """Data sets (one per LD and reported FC, data-object members) and their report control blocks."""
+        kinds = REPORT_KINDS[self.settings.get("reports", "both")]
+        if not kinds:
+            return
+        members: dict[tuple[str, str], dict[str, None]] = {}
+        for _entry, address in parsed:
+            fc = address.value_fc
+            if fc in REPORTED_FCS:
+                members.setdefault((address.ld, fc), {})[f"{address.ln}${fc}${address.path[0]}"] = None
+        trg_ops = iec.TRG_OPT_DATA_CHANGED | iec.TRG_OPT_QUALITY_CHANGED | iec.TRG_OPT_INTEGRITY | iec.TRG_OPT_GI
+        options = (iec.RPT_OPT_SEQ_NUM | iec.RPT_OPT_TIME_STAMP | iec.RPT_OPT_REASON_FOR_INCLUSION
+                   | iec.RPT_OPT_DATA_SET | iec.RPT_OPT_CONF_REV)
+        buf_tm = int(self.settings.get("report_buf_tm_ms", 50))
+        for (ld, fc), variables in members.items():
+            data_set = iec.DataSet_create(f"ds{fc}", lln0[ld])
+            for variable in variables:
+                iec.DataSetEntry_create(data_set, variable, -1, None)
+            for buffered in kinds:
+                name = f"{'brcb' if buffered else 'urcb'}{fc}01"
+                iec.ReportControlBlock_create(name, lln0[ld], f"{ld}/LLN0.{name}", buffered, f"ds{fc}", 1, trg_ops,
+                                              options | (iec.RPT_OPT_ENTRY_ID if buffered else 0), buf_tm, 0)
 
     def _attribute(self, ref: str):
         node = iec.IedModel_getModelNodeByObjectReference(self._model, ref)

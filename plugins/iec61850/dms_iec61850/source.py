@@ -42,14 +42,19 @@ def _read_point_map(path: str):
 
 
 class Iec61850Source(Source):
-    """Polls one IED's mapped data attributes over MMS and executes controls (SBO with enhanced security)."""
+    """Reads one IED's mapped data attributes over MMS (reports + GI, polling as fallback) and executes
+    controls (SBO with enhanced security)."""
 
     settings_schema = SettingsSchema(
         (
             Setting("points_file", str, REQUIRED, "point map CSV (point,address,kind,scale)"),
             Setting("host", str, "127.0.0.1", "IED address"),
             Setting("port", int, 102, "MMS TCP port"),
-            Setting("poll_period_s", float, 0.5, "cyclic read period (one MMS read per logical node and FC)"),
+            Setting("mode", str, "report", "acquisition: 'report' (RCBs + GI, polling only for points no data set covers) or 'poll'"),
+            Setting("report_type", str, "unbuffered", "preferred report control blocks: 'unbuffered' or 'buffered' (the other type is the fallback)"),
+            Setting("integrity_period_s", float, 0.0, "integrity period set in the RCBs (0 = none); no report for 2 periods + 1 s = link lost"),
+            Setting("report_buf_tm_ms", int, -1, "buffer time written to the RCBs (-1 = keep the IED's)"),
+            Setting("poll_period_s", float, 0.5, "cyclic read period of polled points (one MMS read per logical node and FC)"),
             Setting("connect_timeout_s", float, 1.0, "TCP + MMS association timeout"),
             Setting("request_timeout_s", float, 1.0, "timeout of one MMS request"),
             Setting("command_timeout_s", float, 5.0, "longest wait for CommandTermination after operate"),
@@ -65,6 +70,10 @@ class Iec61850Source(Source):
         self.addresses = [parse_address(entry.address, entry.kind) for entry in self.entries]
         if settings["poll_period_s"] <= 0 or settings["connect_timeout_s"] <= 0 or settings["request_timeout_s"] <= 0:
             raise ValueError("poll_period_s and the timeouts must be positive")
+        if settings["mode"] not in ("report", "poll"):
+            raise ValueError(f"mode must be 'report' or 'poll', not {settings['mode']!r}")
+        if settings["report_type"] not in ("unbuffered", "buffered"):
+            raise ValueError(f"report_type must be 'unbuffered' or 'buffered', not {settings['report_type']!r}")
         self.index = {entry.point: idx for idx, entry in enumerate(self.entries)}
         self._process: asyncio.subprocess.Process | None = None
         self._pending: dict[str, asyncio.Future] = {}
@@ -104,7 +113,7 @@ class Iec61850Source(Source):
     async def _run_worker(self, context: SourceContext) -> int | None:
         config = {key: self.settings[key] for key in (
             "host", "port", "poll_period_s", "connect_timeout_s", "request_timeout_s", "command_timeout_s",
-            "reconnect_min_s", "reconnect_max_s")}
+            "reconnect_min_s", "reconnect_max_s", "mode", "report_type", "integrity_period_s", "report_buf_tm_ms")}
         config["points"] = [(entry.address, entry.kind.value, entry.scale) for entry in self.entries]
         self._process = process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "dms_iec61850.worker",

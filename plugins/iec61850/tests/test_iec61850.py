@@ -185,10 +185,65 @@ async def test_values_commands_and_link_loss(make_kernel, point_map):
         await server.stop()
 
 
+@pytest.mark.parametrize(("server_reports", "report_type", "expected_rcbs"), [
+    ("both", "unbuffered", ["IED1LD0/LLN0.RP.urcbMX01", "IED1LD0/LLN0.RP.urcbST01"]),
+    ("both", "buffered", ["IED1LD0/LLN0.BR.brcbMX01", "IED1LD0/LLN0.BR.brcbST01"]),
+    ("buffered", "unbuffered", ["IED1LD0/LLN0.BR.brcbMX01", "IED1LD0/LLN0.BR.brcbST01"]),  # fallback type
+    ("none", "unbuffered", []),  # no RCB at all: everything polled
+])
+async def test_reports_gi_and_poll_fallback(make_kernel, point_map, caplog, server_reports, report_type, expected_rcbs):
+    """Report mode: GI at connect, spontaneous data/quality changes through RCBs; points without an RCB are polled."""
+    port = free_port()
+    twin = make_twin()
+    server = Iec61850Server("sim", {"points_file": str(point_map), "port": port, "reports": server_reports}, twin)
+    await server.start()
+    poll = 0.2 if not expected_rcbs else 30.0  # with reports, a 30 s poll period proves values come by report
+    kernel = make_kernel(("iec61850", iec61850_plugin), sink_types,
+                         deployment=deployment(point_map, port, report_type=report_type, integrity_period_s=1.0).replace(
+                             "poll_period_s = 0.1", f"poll_period_s = {poll}"))
+    caplog.set_level(logging.INFO)
+    try:
+        async with kernel:
+            # general interrogation at connect: every point (also the polled settings) arrives once
+            assert await wait_for(lambda: kernel.points.read("S1/P").value == pytest.approx(1.5)
+                                  and kernel.points.read("P1/StrVal").value == pytest.approx(400))
+            assert kernel.points.read("CB1/Pos").value == 2 and kernel.points.read("T1/Tap").value == 5
+            assert kernel.points.read("P1/StrVal").quality.is_good and kernel.points.read("S1/P").quality.is_good
+            used = [record.getMessage() for record in caplog.records if "reports:" in record.getMessage()]
+            assert used, "the worker reports which RCBs it enabled"
+            for ref in expected_rcbs:
+                assert ref in used[-1]
+            assert ("2 points polled" if expected_rcbs else "9 points polled") in used[-1]
+            # spontaneous: value + quality + source time of an MV, and a status change
+            stamp = time.time() - 50.0
+            questionable = Quality(Validity.QUESTIONABLE, Detail.OLD_DATA).to_bits()
+            twin.set("S1/Ua", 11.5, questionable, stamp)
+            twin.set("CB1/XPos", 1)
+            started = time.monotonic()
+            assert await wait_for(lambda: kernel.points.read("S1/Ua").value == pytest.approx(11.5)
+                                  and kernel.points.read("CB1/XPos").value == 1, timeout=3.0)
+            assert time.monotonic() - started < (1.0 if expected_rcbs else 3.0)
+            ua = kernel.points.read("S1/Ua")
+            assert ua.quality.to_bits() == questionable and ua.source_time == pytest.approx(stamp, abs=0.002)
+            # quality change alone (same value) is reported too
+            twin.set("S1/Ua", 11.5, 0, time.time())
+            assert await wait_for(lambda: kernel.points.read("S1/Ua").quality.is_good, timeout=3.0)
+            if expected_rcbs:  # settings are polled, not reported: a change stays unseen within 1 s
+                twin.set("P1/StrVal", 450)
+                await asyncio.sleep(1.0)
+                assert kernel.points.read("P1/StrVal").value == pytest.approx(400)
+                await asyncio.sleep(1.5)  # integrity reports (1 s period) keep the link supervised
+                assert kernel.sources["ied1"].connected and kernel.sources["ied1"].counters["link_losses"] == 0
+            # commands work while reports flow
+            result = await kernel.execute(Command("CB1/Pos", 1, originator="op"))
+            assert result.status is CommandStatus.SUCCEEDED, result
+            assert await wait_for(lambda: kernel.points.read("CB1/Pos").value == 1, timeout=3.0)
+    finally:
+        await server.stop()
+
+
 async def test_twin_bulk_updates_and_commands_do_not_deadlock(point_map):
     """Twin updates (data model lock) racing control handlers (GIL, server thread)."""
-    from dms_iec61850.lib import iec
-
     port = free_port()
     twin = make_twin()
     server = Iec61850Server("sim", {"points_file": str(point_map), "port": port}, twin)
@@ -206,30 +261,36 @@ async def test_twin_bulk_updates_and_commands_do_not_deadlock(point_map):
 
     task = asyncio.create_task(churn())
     try:
-        # the raw client in a thread: the server's control handler must be served while the loop churns
+        # the raw client in a thread (libiec61850 through ctypes, GIL released while it waits): the server's
+        # control handler must be served while the loop churns
         def client():
-            con = iec.IedConnection_create()
-            iec.IedConnection_setRequestTimeout(con, 5000)
-            _, err = iec.IedConnection_connect(con, "127.0.0.1", port)
-            assert err == 0
+            import ctypes
+
+            from dms_iec61850.native import lib
+
+            con, err = lib.IedConnection_create(), ctypes.c_int(0)
+            lib.IedConnection_setRequestTimeout(con, 5000)
+            lib.IedConnection_connect(con, ctypes.byref(err), b"127.0.0.1", port)
+            assert err.value == 0
+            coc = None
             for _ in range(5):  # a request can time out when 2 shared CPUs are saturated
-                try:
-                    coc = iec.ControlObjectClient_create("IED1LD0/CSWI1.Pos", con)
+                coc = lib.ControlObjectClient_create(b"IED1LD0/CSWI1.Pos", con)
+                if coc:
                     break
-                except RuntimeError:
-                    time.sleep(0.2)
+                time.sleep(0.2)
+            assert coc, "ControlObjectClient_create failed"
             results = []
             for i in range(5):
-                val = iec.MmsValue_newBoolean(i % 2 == 0)
-                results.append(iec.ControlObjectClient_selectWithValue(coc, val) and iec.ControlObjectClient_operate(coc, val, 0))
-                iec.MmsValue_delete(val)
+                val = lib.MmsValue_newBoolean(i % 2 == 0)
+                results.append(lib.ControlObjectClient_selectWithValue(coc, val) and lib.ControlObjectClient_operate(coc, val, 0))
+                lib.MmsValue_delete(val)
                 deadline = time.monotonic() + 5  # the control runs on after the operate response (enhanced)
                 while len(twin.commands) < i + 1 and time.monotonic() < deadline:
                     time.sleep(0.01)
                 time.sleep(0.05)
-            iec.ControlObjectClient_destroy(coc)
-            iec.IedConnection_close(con)
-            iec.IedConnection_destroy(con)
+            lib.ControlObjectClient_destroy(coc)
+            lib.IedConnection_close(con)
+            lib.IedConnection_destroy(con)
             return results
 
         results = await asyncio.wait_for(asyncio.to_thread(client), 20)
