@@ -38,7 +38,7 @@ function draw(layout) {
   for (const e of layout.edges) {
     const line = (pts) => pts.map(([x, y], i) => `${i ? "L" : "M"}${x},${y}`).join(" ");
     const d = [line(e.points), ...(e.legs || []).map(line)].join(" ");
-    const group = svg("g", { class: `gd-el gd-${e.kind}`, "data-id": e.id, "data-kind": e.kind, tabindex: "0", role: "button", "aria-label": `${e.type} ${e.name}` },
+    const group = svg("g", { class: `gd-el gd-el-${e.kind}`, "data-id": e.id, "data-kind": e.kind, tabindex: "0", role: "button", "aria-label": `${e.type} ${e.name}` },
       svg("title", {}, `${e.name} (${e.type}${e.length_km ? `, ${e.length_km} km` : ""})`),
       svg("path", { d, class: "gd-hit" }),
       svg("path", { d, class: `gd-edge ${e.kind}${e.tie ? " tie" : ""}${e.in_service ? "" : " oos"}` }));
