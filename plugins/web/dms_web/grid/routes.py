@@ -156,7 +156,9 @@ def routes(get_kernel: Callable[[], Any] | None = None) -> list[BaseRoute]:
 
     async def page_map(request: Request) -> Response:
         kernel_of(request)
-        return _page(request, "grid_map.html", "Map")
+        settings = getattr(getattr(request.app.state, "web", None), "settings", None)
+        return _page(request, "grid_map.html", "Map", tile_url=getattr(settings, "map_tile_url", None),
+                     tile_attribution=getattr(settings, "map_tile_attribution", None))
 
     async def page_profile(request: Request) -> Response:
         kernel_of(request)
