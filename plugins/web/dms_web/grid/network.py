@@ -21,8 +21,6 @@ from ``Switch.open``/``normal_open``), never changes it.
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterable
-
 import attrs
 
 from dms_kernel.model import (
@@ -248,20 +246,15 @@ def _derived_stations(model: NetworkModel) -> list[Station]:
         while queue:
             node = queue.pop(0)
             for eq in at_node[node]:
-                if isinstance(eq, PowerTransformer):
-                    follow = True
-                elif isinstance(eq, Switch):
-                    follow = True
-                else:
+                if not isinstance(eq, PowerTransformer | Switch):
                     continue
                 for other in eq_nodes[eq.mrid]:
                     if other in group or other in taken:
                         continue
                     if isinstance(eq, Switch) and any(isinstance(e, ACLineSegment) for e in at_node[other]):
                         continue  # a switch leading onto a line is a feeder head
-                    if follow:
-                        group[other] = None
-                        queue.append(other)
+                    group[other] = None
+                    queue.append(other)
         taken.update(group)
         name = source.name or source.mrid
         transformers = [eq for node in group for eq in at_node[node] if isinstance(eq, PowerTransformer)]
@@ -358,9 +351,3 @@ def measurement_points(model: NetworkModel, mrid: str) -> list[Measurement]:
         for m in model.of_type(Measurement)
         if m.power_system_resource == mrid or (m.terminal is not None and m.terminal in terminals)
     ]
-
-
-def first(items: Iterable[str]) -> str | None:
-    for item in items:
-        return item
-    return None
