@@ -226,7 +226,7 @@ async def topology(request: Request, principal: Principal) -> Response:
     switches = [{"mrid": s.mrid, "name": s.name, "type": type(s).__name__, "open": bool(topo.switch_open(s.mrid)),
                  "normal_open": bool(s.normal_open), "energised": bool(topo.energised(s.mrid))} for s in kernel.model.switches()]
     return json_response({
-        "islands": topo.island_count(), "energised_nodes": sorted(topo.energised_nodes()),
+        "islands": topo.island_count, "energised_nodes": sorted(topo.energised_nodes()),
         "deenergised_nodes": sorted(topo.deenergised_nodes()), "deenergised_equipment": sorted(topo.deenergised_equipment()),
         "island_nodes": [sorted(island) for island in topo.islands()], "switches": switches,
     })
