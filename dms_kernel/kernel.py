@@ -193,8 +193,11 @@ class Kernel:
             if job.study not in self.studies:
                 known = ", ".join(sorted(self.studies)) or "none"
                 raise ConfigError(file, job.table, "study", f"no loaded plugin provides study {job.study!r} (provided: {known})")
-        for config in self.deployment.sources:
-            self.sources[config.name] = self._instantiate(config, self.source_types, "sources", file)
+        from .model.addresses import model_point_maps
+
+        with model_point_maps(self.model):  # sources with point_map = "cim" read their addresses from the model
+            for config in self.deployment.sources:
+                self.sources[config.name] = self._instantiate(config, self.source_types, "sources", file)
         for config in self.deployment.sinks:
             self.sinks[config.name] = self._instantiate(config, self.sink_types, "sinks", file)
         for name, source in self.sources.items():

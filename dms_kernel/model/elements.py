@@ -55,6 +55,11 @@ __all__ = [
     "Measurement",
     "Analog",
     "Discrete",
+    "MeasurementValue",
+    "AnalogValue",
+    "DiscreteValue",
+    "RemoteUnit",
+    "RemoteSource",
     "SWITCH_TYPES",
 ]
 
@@ -473,3 +478,39 @@ class Discrete(Measurement):
     """Discrete measurement: ``SwitchPosition``, ``TapPosition``…"""
 
     normal_value: int | None = None
+
+
+# -- SCADA addressing (IEC 61970-301 SCADA package) ---------------------------------------
+
+
+@attrs.define(eq=False, repr=False)
+class MeasurementValue(IdentifiedObject):
+    """A value of a measurement (CIM ``AnalogValue``/``DiscreteValue``); ``measurement`` is its Analog/Discrete."""
+
+    measurement: str | None = None
+
+
+@attrs.define(eq=False, repr=False)
+class AnalogValue(MeasurementValue):
+    pass
+
+
+@attrs.define(eq=False, repr=False)
+class DiscreteValue(MeasurementValue):
+    pass
+
+
+@attrs.define(eq=False, repr=False)
+class RemoteUnit(IdentifiedObject):
+    """An RTU, IED or meter the DMS talks to; its ``name`` is the connection a protocol source is configured with."""
+
+    remote_unit_type: str = "RTU"  #: CIM ``RemoteUnitType``: RTU, SubstationControlSystem, ControlCenter, IED
+
+
+@attrs.define(eq=False, repr=False)
+class RemoteSource(IdentifiedObject):
+    """Where a measurement value comes from: its ``name`` is the protocol address at the ``remote_unit``
+    (``1:1001`` for IEC 104, an object reference for IEC 61850, a node id for OPC UA…)."""
+
+    remote_unit: str | None = None  #: CIM ``RemotePoint.RemoteUnit``
+    measurement_value: str | None = None  #: CIM ``RemoteSource.MeasurementValue``

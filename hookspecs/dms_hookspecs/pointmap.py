@@ -12,19 +12,40 @@ server, so both sides agree::
 IEC 61850 object references, OPC UA node ids, DLMS ``<logical name>:<attribute>``); each
 protocol plugin parses its own. ``kind`` is a :class:`~dms_hookspecs.PointKind` value;
 ``scale`` multiplies the protocol value into engineering units (default 1).
+
+Point maps from the network model: CIM measurements can carry their protocol address
+(``RemoteSource`` → ``MeasurementValue`` → ``Analog``/``Discrete``, the ``RemoteSource``'s
+``RemotePoint.RemoteUnit`` naming the connection; see :mod:`dms_kernel.model.addresses`). A
+source that calls :func:`load_point_map` with its settings gets the CSV map (``points_file``) or,
+with ``point_map = "cim"`` (or ``"auto"`` and no ``points_file``), the entries the kernel built from
+the deployment's model for the source's connection (``connection``, default: the source name).
+The kernel provides them through :data:`MODEL_POINT_MAPS` while it creates the sources.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+import contextvars
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import attrs
 
 from dms_hookspecs import PointKind
 
-__all__ = ["PointMapEntry", "PointMapError", "read_point_map", "write_point_map"]
+__all__ = [
+    "PointMapEntry",
+    "PointMapError",
+    "read_point_map",
+    "write_point_map",
+    "load_point_map",
+    "point_map_settings",
+    "MODEL_POINT_MAPS",
+    "POINT_MAP_MODES",
+]
+
+POINT_MAP_MODES = ("auto", "csv", "cim")
 
 
 class PointMapError(ValueError):
@@ -82,3 +103,50 @@ def write_point_map(path: str | Path, entries: Iterable[PointMapEntry]) -> None:
         writer.writerow(["point", "address", "kind", "scale"])
         for entry in entries:
             writer.writerow([entry.point, entry.address, entry.kind.value, f"{entry.scale:g}"])
+
+
+#: Set by the kernel while it creates the sources of a deployment with a network model: a function
+#: ``connection name -> point map entries`` built from the model's RemoteUnit/RemoteSource objects
+#: (:func:`dms_kernel.model.addresses.point_map_from_model`). Unset (None) without a model.
+MODEL_POINT_MAPS: contextvars.ContextVar[Callable[[str], list[PointMapEntry]] | None] = contextvars.ContextVar(
+    "MODEL_POINT_MAPS", default=None
+)
+
+
+def point_map_settings(points_file_required: bool = False) -> tuple:
+    """The settings every protocol source accepts for its point map (``points_file``, ``point_map``, ``connection``)."""
+    from dms_hookspecs import Setting
+
+    return (
+        Setting("points_file", str, None, "point map CSV: point,address,kind,scale"
+                + (" (required unless point_map = 'cim')" if points_file_required else "")),
+        Setting("point_map", str, "auto", "where the point map comes from: 'csv' (points_file), 'cim' (the model's "
+                "RemoteSource addresses of this connection), 'auto' (points_file if set, else the model)"),
+        Setting("connection", str, "", "name of the model's RemoteUnit this source talks to (default: the source name)"),
+    )
+
+
+def load_point_map(settings: Mapping[str, Any], source_name: str) -> list[PointMapEntry]:
+    """The point map of a source: from ``points_file`` or from the deployment's model.
+
+    :param settings: the source's validated settings (``points_file``, ``point_map``, ``connection``).
+    :param source_name: the source's name, the default connection name.
+    :raises PointMapError: bad mode, no CSV and no model, no addresses in the model for the connection.
+    """
+    mode = settings.get("point_map") or "auto"
+    if mode not in POINT_MAP_MODES:
+        raise PointMapError(f"point_map must be one of {POINT_MAP_MODES}, not {mode!r}")
+    path = settings.get("points_file")
+    if mode == "csv" or (mode == "auto" and path):
+        if not path:
+            raise PointMapError("point_map = 'csv' needs points_file")
+        return read_point_map(path)
+    connection = settings.get("connection") or source_name
+    provider = MODEL_POINT_MAPS.get()
+    if provider is None:
+        raise PointMapError(f"no points_file and no network model with addresses for connection {connection!r}"
+                            " (set points_file, or a deployment model with RemoteUnit/RemoteSource)")
+    entries = provider(connection)
+    if not entries:
+        raise PointMapError(f"the network model has no RemoteSource addresses for RemoteUnit {connection!r}")
+    return entries

@@ -252,6 +252,14 @@ CLASSES: dict[type, tuple[str, list[Prop]]] = {
         ("Analog.maxValue", "max_value", "float"),
     ]),
     el.Discrete: ("Discrete", _MEASUREMENT + [("Discrete.normalValue", "normal_value", "int")]),
+    # SCADA addressing: RemoteSource -> MeasurementValue -> Analog/Discrete, RemotePoint.RemoteUnit = connection
+    el.AnalogValue: ("AnalogValue", [("AnalogValue.Analog", "measurement", "ref")]),
+    el.DiscreteValue: ("DiscreteValue", [("DiscreteValue.Discrete", "measurement", "ref")]),
+    el.RemoteUnit: ("RemoteUnit", [("RemoteUnit.remoteUnitType", "remote_unit_type", "enum:RemoteUnitType")]),
+    el.RemoteSource: ("RemoteSource", [
+        ("RemotePoint.RemoteUnit", "remote_unit", "ref"),
+        ("RemoteSource.MeasurementValue", "measurement_value", "ref"),
+    ]),
 }
 
 for _cls, (_name, _props) in list(CLASSES.items()):

@@ -145,6 +145,12 @@ def build_full_model() -> NetworkModel:
     m.add(el.Discrete("m_sw", name="CB1 pos", terminal=brk.terminals[0], power_system_resource="brk",
                       measurement_type="SwitchPosition", normal_value=1))
     m.add(el.Discrete("m_tap", name="T1 tap", power_system_resource="tr1", measurement_type="TapPosition"))
+    # SCADA addressing: RTU "RTU1" (IEC 104 addresses) serves the feeder P and the breaker position
+    m.add(el.RemoteUnit("ru1", name="RTU1", remote_unit_type="RTU"))
+    m.add(el.AnalogValue("av_p", name="P feeder value", measurement="m_p"))
+    m.add(el.DiscreteValue("dv_sw", measurement="m_sw"))
+    m.add(el.RemoteSource("rs_p", name="1:1001", remote_unit="ru1", measurement_value="av_p"))
+    m.add(el.RemoteSource("rs_sw", name="1:2001", remote_unit="ru1", measurement_value="dv_sw"))
     m.state_voltages["tn1"] = (20.3, -0.25)
     m.validate()
     return m

@@ -13,7 +13,7 @@ from dms_kernel.model import elements as el
 
 def test_full_model_covers_every_element_class(full_model):
     concrete = {cls for cls in vars(el).values() if isinstance(cls, type) and issubclass(cls, el.IdentifiedObject)}
-    abstract = {el.IdentifiedObject, el.ConductingEquipment, el.PowerElectronicsUnit, el.Measurement}
+    abstract = {el.IdentifiedObject, el.ConductingEquipment, el.PowerElectronicsUnit, el.Measurement, el.MeasurementValue}
     present = {type(obj) for obj in full_model}
     assert concrete - abstract - present == set()
 
@@ -96,3 +96,22 @@ def test_round_trip_same_power_flow(tmp_path, profile, suffix):
     assert len(results[0]) > 5
     assert (results[0].vm_pu - results[1].vm_pu).abs().max() < 1e-9
     assert (results[0].va_degree - results[1].va_degree).abs().max() < 1e-7
+
+
+@pytest.mark.parametrize("profile, suffix", [("cim100", ".xml"), ("cgmes", ".zip")])
+def test_remote_source_addresses_round_trip(tmp_path, full_model, profile, suffix):
+    """RemoteUnit/RemoteSource protocol addresses survive import -> export -> import, as point maps."""
+    from dms_hookspecs import PointKind
+    from dms_hookspecs.pointmap import PointMapEntry
+    from dms_kernel.model.addresses import connections, point_map_from_model
+
+    expected = [PointMapEntry("F1.P", "1:1001", PointKind.ANALOG, 1.0), PointMapEntry("CB1 pos", "1:2001", PointKind.DOUBLE, 1.0)]
+    assert point_map_from_model(full_model, "RTU1") == expected
+    copy = read_cim(write_cim(full_model, tmp_path / f"model{suffix}", profile=profile))
+    again = read_cim(write_cim(copy, tmp_path / f"again{suffix}", profile=profile))
+    for model in (copy, again):
+        assert connections(model) == ["RTU1"]
+        assert point_map_from_model(model, "RTU1") == expected
+        assert point_map_from_model(model, "ru1") == expected  # the mRID names the connection too
+        assert model.get("rs_p").remote_unit == "ru1" and model.get("ru1").remote_unit_type == "RTU"
+    assert point_map_from_model(again, "RTU9") == []

@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 
 from dms_hookspecs import (
-    REQUIRED,
     Alarm,
     AlarmPriority,
     AlarmState,
@@ -45,7 +44,9 @@ from gurux_dlms.enums import ObjectType
 
 from .address import CLOCK_LN, EVENT_LOG_LN, DlmsAddress, parse_address
 from .client import DlmsAccessError, DlmsClient, DlmsError, DlmsLinkLost, DlmsTimeout
-from .pointmap import PointMapEntry, read_point_map
+from dms_hookspecs.pointmap import load_point_map, point_map_settings
+
+from .pointmap import PointMapEntry
 
 __all__ = ["DlmsSource"]
 
@@ -77,7 +78,7 @@ class DlmsSource(Source):
         (
             Setting("host", str, "127.0.0.1", "meter address"),
             Setting("port", int, 4059, "meter TCP port (4059 = IANA DLMS/COSEM)"),
-            Setting("points_file", str, REQUIRED, "point map CSV: point,address,kind,scale"),
+            *point_map_settings(points_file_required=True),
             Setting("client_address", int, 16, "client SAP (16 public, 17 management, …)"),
             Setting("server_address", int, 1, "logical device (server SAP)"),
             Setting("password", str, "", "low-level-security password (never logged); empty = none"),
@@ -99,7 +100,7 @@ class DlmsSource(Source):
         super().__init__(name, settings)
         if settings["poll_period_s"] <= 0:
             raise ValueError("poll_period_s must be positive")
-        self.entries: list[PointMapEntry] = read_point_map(settings["points_file"])
+        self.entries: list[PointMapEntry] = load_point_map(settings, name)
         self.addresses: dict[str, DlmsAddress] = {e.point: parse_address(e.address) for e in self.entries}
         self._by_point = {e.point: e for e in self.entries}
         self._client: DlmsClient | None = None

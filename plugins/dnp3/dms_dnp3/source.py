@@ -40,7 +40,7 @@ from dms_hookspecs import (
     SourceContext,
     Validity,
 )
-from dms_hookspecs.pointmap import PointMapEntry, read_point_map
+from dms_hookspecs.pointmap import PointMapEntry, load_point_map, point_map_settings
 
 from .addresses import Control, Dnp3Address, Group, parse_address, quality_from_flags, value_from_wire
 
@@ -143,7 +143,7 @@ class Dnp3Source(Source):
         (
             Setting("host", str, REQUIRED, "outstation address"),
             Setting("port", int, 20000, "outstation TCP port"),
-            Setting("points_file", str, None, "point map CSV: point,address,kind,scale"),
+            *point_map_settings(),
             Setting("points", list, [], "point map rows inline: [[point, address, kind, scale], ...]"),
             Setting("master_address", int, 1, "DNP3 link address of this master"),
             Setting("outstation_address", int, 10, "DNP3 link address of the outstation"),
@@ -167,8 +167,8 @@ class Dnp3Source(Source):
         full = {s.name: s.default for s in self.settings_schema}
         full.update(settings)
         super().__init__(name, full)
-        if full["points_file"]:
-            entries = read_point_map(full["points_file"])
+        if full["points_file"] or full["point_map"] == "cim" or not full["points"]:
+            entries = load_point_map(full, name)
         else:
             entries = [PointMapEntry(r[0], r[1], PointKind(r[2] if len(r) > 2 else "analog"), float(r[3]) if len(r) > 3 else 1.0)
                        for r in full["points"]]

@@ -111,18 +111,22 @@ def _flag(value: str | None, default: bool, path: Path, line: int, column: str) 
     raise PointMapError(f"{path}:{line}: column {column!r} must be true or false, not {value!r}")
 
 
-def load_point_map(path: str | Path, *, control_ioa_offset: int = 100_000, sbo_default: bool = False) -> list[Iec104Point]:
-    """Read a point map CSV (``dms_hookspecs.pointmap`` format plus optional columns).
+def load_point_map(path: str | Path | None, *, control_ioa_offset: int = 100_000, sbo_default: bool = False,
+                   entries=None) -> list[Iec104Point]:
+    """Read a point map CSV (``dms_hookspecs.pointmap`` format plus optional columns), or check ``entries``
+    (e.g. from the network model, without the optional columns; ``path`` then only names them in errors).
 
     :raises PointMapError: unreadable map, bad address, unsupported kind, IOA used twice.
     """
-    path = Path(path)
-    entries = read_point_map(path)
-    with path.open(newline="", encoding="utf-8") as handle:
-        extra = {
-            (row.get("point") or "").strip(): (line, row)
-            for line, row in enumerate(csv.DictReader(line for line in handle if not line.startswith("#")), start=2)
-        }
+    extra = {}
+    if entries is None:
+        path = Path(path)
+        entries = read_point_map(path)
+        with path.open(newline="", encoding="utf-8") as handle:
+            extra = {
+                (row.get("point") or "").strip(): (line, row)
+                for line, row in enumerate(csv.DictReader(line for line in handle if not line.startswith("#")), start=2)
+            }
     points: list[Iec104Point] = []
     used: dict[tuple[int, int], str] = {}
     for entry in entries:

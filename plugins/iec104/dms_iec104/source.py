@@ -28,6 +28,7 @@ from typing import Any
 import c104
 import numpy as np
 
+from dms_hookspecs.pointmap import load_point_map as load_source_map, point_map_settings
 from dms_hookspecs import (
     REQUIRED,
     Alarm,
@@ -93,7 +94,7 @@ class Iec104Source(Source):
         (
             Setting("host", str, REQUIRED, "outstation IP address"),
             Setting("port", int, 2404, "outstation TCP port (IEC 104: 2404, with TLS usually 19998)"),
-            Setting("points_file", str, REQUIRED, "point map CSV: point,address,kind,scale[,controllable,sbo]"),
+            *point_map_settings(points_file_required=True),
             Setting("originator_address", int, 0, "originator address of this controlling station (0-255)"),
             Setting("connect_timeout_s", float, 5.0, "TCP connect + STARTDT confirmation timeout"),
             Setting("command_timeout_s", float, 5.0, "wait for ACT_CON (and ACT_TERM) of a command or interrogation"),
@@ -122,8 +123,11 @@ class Iec104Source(Source):
             raise ValueError("reconnect_max_s must not be smaller than reconnect_min_s")
         if not 0 <= settings["originator_address"] <= 255:
             raise ValueError("originator_address must be 0..255")
+        from_model = not (settings["points_file"] and settings["point_map"] != "cim")
         self.map: list[Iec104Point] = load_point_map(
-            settings["points_file"], control_ioa_offset=settings["control_ioa_offset"], sbo_default=settings["select_before_operate"]
+            settings["points_file"] if not from_model else f"model:{settings['connection'] or name}",
+            control_ioa_offset=settings["control_ioa_offset"], sbo_default=settings["select_before_operate"],
+            entries=load_source_map(settings, name) if from_model else None,
         )
         self._by_name = {p.point: p for p in self.map}
         self._common_addresses = sorted({p.common_address for p in self.map})

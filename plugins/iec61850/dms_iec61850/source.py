@@ -13,7 +13,6 @@ from collections.abc import Sequence
 import numpy as np
 
 from dms_hookspecs import (
-    REQUIRED,
     Alarm,
     AlarmPriority,
     Command,
@@ -35,10 +34,16 @@ LINK_DOWN = int(Validity.INVALID) | int(Detail.OLD_DATA)
 WORKER_DEAD = int(Validity.INVALID) | int(Detail.FAILURE)
 
 
-def _read_point_map(path: str):
-    from dms_hookspecs.pointmap import read_point_map
+def _load_point_map(settings, name: str):
+    from dms_hookspecs.pointmap import load_point_map
 
-    return read_point_map(path)
+    return load_point_map(settings, name)
+
+
+def _point_map_settings():
+    from dms_hookspecs.pointmap import point_map_settings
+
+    return point_map_settings(points_file_required=True)
 
 
 class Iec61850Source(Source):
@@ -47,7 +52,7 @@ class Iec61850Source(Source):
 
     settings_schema = SettingsSchema(
         (
-            Setting("points_file", str, REQUIRED, "point map CSV (point,address,kind,scale)"),
+            *_point_map_settings(),
             Setting("host", str, "127.0.0.1", "IED address"),
             Setting("port", int, 102, "MMS TCP port"),
             Setting("mode", str, "report", "acquisition: 'report' (RCBs + GI, polling only for points no data set covers) or 'poll'"),
@@ -66,7 +71,7 @@ class Iec61850Source(Source):
 
     def __init__(self, name: str, settings) -> None:
         super().__init__(name, settings)
-        self.entries = _read_point_map(settings["points_file"])
+        self.entries = _load_point_map(settings, name)
         self.addresses = [parse_address(entry.address, entry.kind) for entry in self.entries]
         if settings["poll_period_s"] <= 0 or settings["connect_timeout_s"] <= 0 or settings["request_timeout_s"] <= 0:
             raise ValueError("poll_period_s and the timeouts must be positive")

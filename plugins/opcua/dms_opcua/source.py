@@ -29,7 +29,6 @@ from asyncua.common.subscription import Subscription
 from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 
 from dms_hookspecs import (
-    REQUIRED,
     Alarm,
     AlarmPriority,
     Command,
@@ -43,7 +42,7 @@ from dms_hookspecs import (
     Source,
     SourceContext,
 )
-from dms_hookspecs.pointmap import read_point_map
+from dms_hookspecs.pointmap import load_point_map, point_map_settings
 
 from .common import (
     CONTROL_KINDS,
@@ -103,7 +102,7 @@ class OpcUaSource(Source):
 
     settings_schema = SettingsSchema(
         (
-            Setting("points_file", str, REQUIRED, "point map CSV; address = node id, e.g. ns=2;s=Trafo_0-1/P"),
+            *point_map_settings(points_file_required=True),  # address = node id, e.g. ns=2;s=Trafo_0-1/P
             Setting("url", str, "", "endpoint opc.tcp://host:port[/path]; default built from host and port"),
             Setting("host", str, "127.0.0.1", "server host"),
             Setting("port", int, 4840, "server port"),
@@ -139,7 +138,7 @@ class OpcUaSource(Source):
             raise ValueError("security_policy Basic256Sha256 needs certificate and private_key")
         self.url = settings["url"] or f"opc.tcp://{settings['host']}:{settings['port']}"
         self.log = logging.getLogger(f"leitstand.source.{name}")
-        self.entries = read_point_map(settings["points_file"])
+        self.entries = load_point_map(settings, name)
         self._nodes = [parse_node_id(entry.address) for entry in self.entries]
         self._index = {entry.point: i for i, entry in enumerate(self.entries)}
         if settings["controls"] is None:
@@ -148,7 +147,7 @@ class OpcUaSource(Source):
             controls = {str(point) for point in settings["controls"]}
             unknown = sorted(controls - set(self._index))
             if unknown:
-                raise ValueError(f"controls {unknown} are not in the point map {settings['points_file']!r}")
+                raise ValueError(f"controls {unknown} are not in the point map")
         suffix = settings["control_suffix"]
         self._controls: dict[str, tuple[ua.NodeId, ua.NodeId]] = {}
         for point in sorted(controls):
