@@ -193,9 +193,12 @@ class GridTwin(StaticTwin):
                     return float(changer.step)
             return None
         scale = _unit_scale(measurement)
-        if kind in ("LineToLineVoltage", "PhaseVoltage") and isinstance(equipment, EnergySource):
-            node = self.model.nodes_of(equipment)[0]
-            bus = self.network.bus_of[node]
+        if kind in ("LineToLineVoltage", "PhaseVoltage"):  # at the measurement's terminal (an RTU's voltage transformer)
+            terminal = self.model.objects.get(measurement.terminal) if measurement.terminal else None
+            node = self.model.node_of(terminal) if terminal is not None else (self.model.nodes_of(equipment) or [None])[0]
+            bus = self.network.bus_of.get(node) if node is not None else None
+            if bus is None:
+                return None
             u_kv = float(net.res_bus.at[bus, "vm_pu"] * net.bus.at[bus, "vn_kv"])
             return (u_kv / math.sqrt(3) if kind == "PhaseVoltage" else u_kv) / scale
         table_index = self.network.element_index.get(equipment.mrid)

@@ -1,0 +1,160 @@
+"""Volt-VAR optimisation on real power flows: CIGRE MV with OLTCs, a capacitor bank and PV
+inverters (power-grid-model), the IEEE 13-node feeder's regulators and capacitors (OpenDSS),
+checked against exhaustive search and over a day of SimBench profiles."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from pathlib import Path
+
+import dms_vvo.plugin
+import numpy as np
+import pytest
+
+from dms_kernel.model import EnergyConsumer, LinearShuntCompensator, PowerElectronicsConnection, RatioTapChanger
+from dms_vvo import Evaluator, Problem, find_controls, optimise
+
+sys.path.insert(0, str(Path(__file__).parent))
+from vvo_cases import cigre_vvo  # noqa: E402
+
+
+def _state(model):
+    return ([c.step for c in model.of_type(RatioTapChanger)], [s.sections for s in model.of_type(LinearShuntCompensator)],
+            [p.q_mvar for p in model.of_type(PowerElectronicsConnection)])
+
+
+def test_finds_the_controls_of_the_model():
+    controls = find_controls(cigre_vvo())
+    kinds = [c.kind for c in controls]
+    assert kinds.count("tap") == 2 and kinds.count("capacitor") == 1 and kinds.count("inverter") == 9
+    tap = next(c for c in controls if c.kind == "tap")
+    assert (tap.low, tap.high, tap.integer) == (-9, 9, True)
+    inverter = next(c for c in controls if c.kind == "inverter")
+    assert inverter.low == -inverter.high and inverter.high > 0 and not inverter.integer
+
+
+@pytest.mark.parametrize("objective", ["losses", "cvr", "operations"])
+def test_removes_the_violation_and_improves_the_objective(objective):
+    model = cigre_vvo()
+    before = _state(model)
+    evaluate = Evaluator(model, find_controls(model))
+    solution = optimise(evaluate, Problem(objective=objective))
+    assert _state(model) == before  # every evaluation restores the model
+    assert solution.violation_before > 0.01  # the case starts below 0.95 pu at the end of feeder 1
+    assert solution.violation_after == 0.0
+    assert 0.95 - 1e-9 <= solution.best.v_min and solution.best.v_max <= 1.05 + 1e-9
+    if objective == "losses":
+        assert solution.best.losses_mw < 0.95 * solution.base.losses_mw
+    elif objective == "cvr":
+        assert solution.best.demand_mw < solution.base.demand_mw
+        assert solution.best.v_min < 0.955  # CVR pushes the lowest voltage to the bottom of the band
+    else:
+        assert solution.operations <= 1
+
+
+@pytest.mark.parametrize("objective", ["losses", "cvr"])
+def test_discrete_optimum_matches_exhaustive_search(objective):
+    """Taps (±4 each) and the capacitor (0..3): 324 settings, each solved with the power flow."""
+    model = cigre_vvo(tap_range=4)
+    controls = find_controls(model, inverters=False)
+    problem = Problem(objective=objective)
+    evaluate = Evaluator(model, controls)
+    solution = optimise(evaluate, problem)
+    best = None
+    grid = Evaluator(model, controls)
+    for setting in itertools.product(range(-4, 5), range(-4, 5), range(0, 4)):
+        m = grid(np.array(setting, dtype=float))
+        if m.violation(problem.v_min, problem.v_max, problem.loading_max) > 1e-9:
+            continue
+        value = m.losses_mw if objective == "losses" else m.demand_mw
+        best = value if best is None or value < best else best
+    found = solution.best.losses_mw if objective == "losses" else solution.best.demand_mw
+    print(f"\n{objective}: VVO {found:.6f} with {solution.power_flows} power flows, exhaustive {best:.6f} with 324")
+    assert best is not None and solution.violation_after == 0.0
+    assert found <= best * 1.01
+    assert solution.power_flows < 324
+
+
+def test_an_unreachable_band_is_reported_not_hidden():
+    model = cigre_vvo(load_scale=2.5)
+    result = dms_vvo.plugin.run_vvo(model, {"objective": "losses", "v_min": 0.99, "v_max": 1.0})
+    assert result.converged
+    assert not result.data["feasible"]
+    assert "voltage band not reachable" in result.message
+    assert result.data["after"]["violation"] <= result.data["before"]["violation"]
+
+
+def test_ieee13_regulators_and_capacitors_with_opendss():
+    from dms_opendss.plugin import dms_load_model
+
+    model = dms_load_model("ieee13", ".")
+    result = dms_vvo.plugin.run_vvo(model, {"objective": "losses", "solver": "opendss"})
+    assert result.converged, result.message
+    kinds = {s["kind"] for s in result.data["setpoints"]}
+    assert "tap" in kinds
+    before, after = result.data["before"], result.data["after"]
+    assert before["v_max_pu"] > 1.05  # the published case: 1.0625 pu behind the regulators
+    assert 0.95 <= after["v_min_pu"] and after["v_max_pu"] <= 1.05 + 1e-9
+    assert "overloads remain" in result.message  # the test feeder's lines exceed their 400 A rating
+
+
+def test_setpoints_in_the_study_result_and_closed_loop_commands():
+    model = cigre_vvo()
+    result = dms_vvo.plugin.run_vvo(model, {"objective": "losses", "mode": "closed_loop"})
+    assert result.converged and result.data["setpoints"]
+    assert dms_vvo.plugin.dms_propose_actions(result, None) == []  # no SCADA points bound: nothing to command
+    advisory = dms_vvo.plugin.run_vvo(model, {"objective": "losses"})
+    assert dms_vvo.plugin.dms_propose_actions(advisory, None) is None
+
+
+def test_bad_options_name_the_culprit():
+    with pytest.raises(ValueError, match="objective"):
+        dms_vvo.plugin.run_vvo(cigre_vvo(), {"objective": "fastest"})
+    with pytest.raises(ValueError, match="solver"):
+        dms_vvo.plugin.run_vvo(cigre_vvo(), {"solver": "matpower"})
+
+
+def test_a_day_of_simbench_profiles_on_cigre_mv():
+    """24 hourly operating points of 2016-12-14, a winter weekday (SimBench H0/G0 load shapes
+    peaking at 115 % of CIGRE's loads, PV3 infeed): VVO against fixed taps and capacitor
+    (neutral, no inverter Q)."""
+    from dms_forecast.profiles import load_profiles, pv_profiles
+
+    day = slice("2016-12-14 00:00", "2016-12-14 23:45")
+    year_loads = load_profiles(("H0-A", "G0-A"))
+    year_pv = pv_profiles(("PV3",))["PV3"]
+    loads = year_loads.loc[day].resample("1h").mean()
+    loads = loads / loads.max()  # the day's shape; its peak is 115 % of CIGRE's nominal loads below
+    pv = (year_pv / year_pv.max()).loc[day].resample("1h").mean()
+    model = cigre_vvo()
+    nominal_load = {e.mrid: (e.p_mw, e.q_mvar) for e in model.of_type(EnergyConsumer)}
+    nominal_pv = {e.mrid: e.p_mw for e in model.of_type(PowerElectronicsConnection)}
+    rated_pv = {e.mrid: e.rated_s_mva for e in model.of_type(PowerElectronicsConnection)}
+    fixed_losses = vvo_losses = fixed_demand = cvr_demand = 0.0
+    fixed_violations = vvo_violations = 0
+    for hour in range(24):
+        for load in model.of_type(EnergyConsumer):
+            p, q = nominal_load[load.mrid]
+            factor = loads["G0-A" if "CI" in load.name else "H0-A"].iloc[hour] * 1.15
+            load.p_mw, load.q_mvar = p * factor, q * factor
+        for inverter in model.of_type(PowerElectronicsConnection):
+            inverter.p_mw = nominal_pv[inverter.mrid] * pv.iloc[hour] * 3.0  # a PV-heavy feeder
+            inverter.rated_s_mva = rated_pv[inverter.mrid] * 3.0
+        controls = find_controls(model)
+        fixed = Evaluator(model, controls)(np.zeros(len(controls)))
+        solution = optimise(Evaluator(model, controls), Problem(objective="losses"))
+        cvr = optimise(Evaluator(model, controls), Problem(objective="cvr"))
+        fixed_losses += fixed.losses_mw
+        vvo_losses += solution.best.losses_mw
+        fixed_demand += fixed.demand_mw
+        cvr_demand += cvr.best.demand_mw
+        fixed_violations += fixed.violation(0.95, 1.05, 100.0) > 1e-9
+        vvo_violations += solution.violation_after > 1e-9
+        assert solution.violation_after <= solution.violation_before
+    print(f"\nday: losses fixed {fixed_losses:.3f} MWh -> VVO {vvo_losses:.3f} MWh ({100 * (1 - vvo_losses / fixed_losses):.1f} % less); "
+          f"hours with violations {fixed_violations} -> {vvo_violations}; CVR demand {fixed_demand:.2f} -> {cvr_demand:.2f} MWh "
+          f"({100 * (1 - cvr_demand / fixed_demand):.2f} % less, load model P0*V^1)")
+    assert vvo_violations == 0 and fixed_violations > 0
+    assert vvo_losses < 0.97 * fixed_losses
+    assert cvr_demand < fixed_demand
