@@ -166,7 +166,7 @@ class LiveHub:
     def _drop_expired(self) -> None:
         store = self.web.sessions
         for client in list(self.clients):
-            if client.session_id is not None and store.get(client.session_id) is None:
+            if client.session_id is not None and not store.alive(client.session_id):
                 self.clients.discard(client)
                 with contextlib.suppress(asyncio.QueueFull):
                     client.queue.put_nowait(None)

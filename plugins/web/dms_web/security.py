@@ -150,6 +150,12 @@ class SessionStore:
         session.last_seen = now
         return session
 
+    def alive(self, session_id: str) -> bool:
+        """Whether the session exists and has not expired, without counting as a use."""
+        session = self._sessions.get(session_id)
+        now = self._clock()
+        return session is not None and now - session.last_seen <= self.idle_s and now - session.created <= self.max_s
+
     def delete(self, session_id: str | None) -> Session | None:
         return self._sessions.pop(session_id or "", None)
 

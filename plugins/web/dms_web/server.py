@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from typing import Any
 
 import uvicorn
@@ -38,17 +39,41 @@ class WebServer:
         scheme = "https" if self.web.settings.tls else "http"
         return f"{scheme}://{self.web.settings.host}:{self.port}"
 
+    def _bind(self) -> socket.socket:
+        """Bind here, so that a busy port is a clear error (uvicorn would ``sys.exit``)."""
+        host, port = self.web.settings.host, self.web.settings.port
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            sock.close()
+            raise OSError(f"web HMI cannot listen on {host}:{port}: {exc.strerror or exc} (set [settings.web] port)") from None
+        sock.listen(128)
+        return sock
+
+    async def _serve(self, sock: socket.socket) -> None:
+        try:
+            await self.server.serve(sockets=[sock])
+        except SystemExit as exc:  # uvicorn's startup failure must not end the kernel's process
+            raise OSError(f"web HMI server failed to start (exit {exc.code})") from None
+
     async def start(self) -> None:
+        sock = self._bind()
+        self.port = sock.getsockname()[1]
         self.web.hub.start()
-        self._task = asyncio.get_running_loop().create_task(self.server.serve(), name="web-hmi")
+        self._task = asyncio.get_running_loop().create_task(self._serve(sock), name="web-hmi")
         while not self.server.started:
             if self._task.done():
                 self.web.hub.stop()
-                exc = self._task.exception() if not self._task.cancelled() else None
-                raise OSError(f"web HMI could not listen on {self.web.settings.host}:{self.web.settings.port}: {exc or 'server exited'}")
+                sock.close()
+                self._task.result()
+                raise OSError("web HMI server exited at start")
             await asyncio.sleep(0.01)
-        self.port = self.server.servers[0].sockets[0].getsockname()[1]
         log.info("web HMI on %s (%d users, %d API tokens)", self.url, len(self.web.users), len(self.web.settings.api_tokens))
+        if self.web.settings.notice:
+            log.warning("web HMI: %s", self.web.settings.notice)
 
     async def stop(self) -> None:
         self.web.hub.stop()

@@ -31,6 +31,7 @@ SETTINGS = SettingsSchema(
         Setting("command_confirm_s", float, 30.0, "how long a selected command waits for its confirmation"),
         Setting("live_batch_ms", int, 150, "point changes are pushed to browsers in batches this often"),
         Setting("historian", str, None, "sink name of the SQL historian, or a SQLAlchemy URL (default: the first `sql` sink)"),
+        Setting("notice", str, None, "logged with the URL at start (e.g. the demo users of a demo deployment)"),
         Setting("meter_sources", list, ["meter*"], "globs on source names whose points are meter readings (IEC 61968-9 export)"),
     )
 )
@@ -57,6 +58,7 @@ class WebSettings:
     live_batch_ms: int = 150
     historian: str | None = None
     meter_sources: tuple[str, ...] = ("meter*",)
+    notice: str | None = None
 
     @property
     def tls(self) -> bool:

@@ -152,3 +152,14 @@ users = [{ name = "x", role = "root", password_hash = "$argon2id$x" }]
 """)
     with pytest.raises(PluginError, match=r"users\[0\] key 'role': unknown role 'root'"):
         await kernel.start()
+
+
+async def test_logout_closes_websocket(web):
+    viewer = await web.client("viewer")
+    url = web.url.replace("http", "ws") + "/ws"
+    async with websockets.connect(url, additional_headers=_ws_headers(viewer)) as ws:
+        await ws.recv()
+        await viewer.post("/logout", data={"csrf_token": viewer.headers["X-CSRF-Token"]})
+        web.server.web.hub._drop_expired()
+        with pytest.raises(websockets.exceptions.ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 2.0)
