@@ -370,6 +370,9 @@ async def select_command(request: Request, principal: Principal, body: dict[str,
     now = time.monotonic()
     for token in [t for t, p in web.pending.items() if p.expires < now]:
         del web.pending[token]
+    mine = [t for t, p in web.pending.items() if p.principal == principal]
+    for token in mine[:-9]:  # at most 10 open selections per user: the oldest go
+        del web.pending[token]
     pending = PendingCommand(secrets.token_urlsafe(24), principal, point, value, str(body.get("reason", "")),
                              spec.select_before_operate, now + web.settings.command_confirm_s, spec.kind.value)
     web.pending[pending.token] = pending
