@@ -41,6 +41,7 @@ __all__ = [
     "Fuse",
     "Sectionaliser",
     "Jumper",
+    "GroundDisconnector",
     "LoadResponseCharacteristic",
     "EnergyConsumer",
     "EnergyConsumerPhase",
@@ -324,6 +325,18 @@ class Jumper(Switch):
 
 
 SWITCH_TYPES: tuple[type[Switch], ...] = (Switch, Breaker, Recloser, LoadBreakSwitch, Disconnector, Fuse, Sectionaliser, Jumper)
+
+
+@attrs.define(eq=False, repr=False)
+class GroundDisconnector(ConductingEquipment):
+    """An earthing switch (CIM ``GroundDisconnector``): one terminal; closed (``open`` False) it earths its node.
+
+    Unlike CIM it is not a :class:`Switch` here: it never carries load current, so the power-flow
+    converters and the topology processor treat it as one-terminal equipment, not as a branch.
+    """
+
+    normal_open: bool = True
+    open: bool = True
 
 
 # -- loads and generation ---------------------------------------------------------------
