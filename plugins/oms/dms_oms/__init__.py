@@ -12,8 +12,11 @@ In a running kernel: ``dms_oms.manager_for(kernel)``.
 from .engine import Change, EngineParams, EventKind, Notification, OutageEngine, Plan, PredictedOutage
 from .inference import Hypothesis, InferenceParams, infer
 from .network import DEFAULT_DEVICE_TYPES, MeterNetwork, meters_from_model
+from .plugin import manager_for
+from .service import OutageManager, SnapshotPoller
 
 __all__ = [
+    "manager_for", "OutageManager", "SnapshotPoller",
     "MeterNetwork", "meters_from_model", "DEFAULT_DEVICE_TYPES",
     "InferenceParams", "Hypothesis", "infer",
     "OutageEngine", "EngineParams", "EventKind", "Notification", "PredictedOutage", "Change", "Plan",

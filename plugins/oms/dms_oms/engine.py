@@ -128,6 +128,7 @@ class OutageEngine:
         self.outages: dict[int, PredictedOutage] = {}
         self._ids = itertools.count(1)
         self.gasps: dict[str, float] = {}  # meter -> time of its standing last gasp
+        self._seen: dict[str, float] = {}  # meter -> when that last gasp arrived
         self.pending: list[Notification] = []
         self.window_end: float | None = None
         self.unknown_meters: set[str] = set()
@@ -168,6 +169,7 @@ class OutageEngine:
         for note in sorted(self.pending, key=lambda n: n.time):
             if note.kind is EventKind.LAST_GASP:
                 self.gasps[note.meter] = note.time
+                self._seen[note.meter] = note.received
             else:
                 self.gasps.pop(note.meter, None)
                 restores.append(note)
@@ -175,8 +177,8 @@ class OutageEngine:
         self.window_end = None
         explained = {m for o in self.active() for c in o.consumers for m in self.network.consumer_meters.get(c, ())}
         ttl = self.params.evidence_ttl_s
-        for meter, when in list(self.gasps.items()):
-            if meter not in explained and now - when > ttl:
+        for meter in list(self.gasps):
+            if meter not in explained and now - self._seen.get(meter, now) > ttl:
                 del self.gasps[meter]
         return restores
 

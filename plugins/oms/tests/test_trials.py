@@ -50,5 +50,4 @@ def test_outage_device_found_in_95_percent_of_randomised_trials(name, polling):
     )
     assert correct >= 0.95
     assert strict_unique >= 0.95
-    if polling:
-        assert spurious == 0
+    assert spurious <= 0.02 * TRIALS  # outages predicted where none is (false last gasps)
