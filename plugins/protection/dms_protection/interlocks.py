@@ -336,7 +336,7 @@ class Interlocks:
         obj = model.objects.get(element)
         if obj is None:
             try:
-                obj = model.by_name(element)
+                obj = model.by_name(element, ConductingEquipment)
             except Exception:  # noqa: BLE001 - unknown element names are no match
                 return []
         if isinstance(obj, ConductingEquipment):

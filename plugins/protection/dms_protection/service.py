@@ -13,6 +13,8 @@ from typing import Any
 
 from dms_hookspecs import Alarm, AlarmPriority, Command, Event, StudyResult, TopologyChanged
 
+from dms_kernel.model import ConnectivityNode
+
 from .coordination import CoordinationOptions, CoordinationReport, check_coordination
 from .interlocks import OPEN, CrewWork, InterlockRules, Interlocks
 from .plot import chain_for, plot_chain
@@ -218,7 +220,7 @@ def plot_devices(model, settings: Mapping[str, DeviceSettings], *, node: str | N
             raise ValueError("give a node or devices to plot")
         if report is None:
             report = check_coordination(model, settings, options)
-        node_id = node if node in model.objects else model.by_name(node).mrid
+        node_id = node if node in model.objects else model.by_name(node, ConnectivityNode).mrid
         devices = chain_for(report, node_id)
         if not devices:
             raise LookupError(f"no protective device protects node {node!r}")
@@ -240,7 +242,7 @@ def plot_devices(model, settings: Mapping[str, DeviceSettings], *, node: str | N
     names = {d: (model.objects[d].name or d) if d in model.objects else d for d in devices}
     faults = {}
     if report is not None and node is not None:
-        node_id = node if node in model.objects else model.by_name(node).mrid
+        node_id = node if node in model.objects else model.by_name(node, ConnectivityNode).mrid
         currents = report.currents
         ratio = currents.vn_kv.get(node_id, reference) / reference
         faults = {f"Ik max {names.get(node_id, node)}": currents.maximum(node_id) * 1000 * ratio,
