@@ -93,11 +93,12 @@ async def dms_startup(kernel: Any) -> None:
     params = _params(raw)
     model = getattr(kernel, "model", None)
     if model is None or not hasattr(model, "of_type"):
-        log.warning("oms: deployment %r has no network model: outage management is off", kernel.name)
+        log.info("oms: deployment %r has no network model: outage management is off", kernel.name)
         return
     meters = {str(k): str(v) for k, v in raw["meters"].items()} or meters_from_model(model)
     if not meters:
-        log.warning("oms: no meters ([settings.oms] meters empty and no PowerFail measurements in model %r)", model.name)
+        log.info("oms: no meters ([settings.oms] meters empty, no PowerFail measurements in model %r): outage management is off", model.name)
+        return
     network = MeterNetwork.from_model(
         model, meters, topology=getattr(kernel, "topology", None), device_types=raw["device_types"], customers_per_load=raw["customers_per_load"]
     )
