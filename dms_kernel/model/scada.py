@@ -27,6 +27,7 @@ from .network import NetworkModel
 __all__ = ["measurement_points", "add_scada_measurements"]
 
 _CONTROLLABLE = {"SwitchPosition", "TapPosition"}
+_BINARY = {"FaultPassageIndicator", "ProtectionTrip", "PowerFail"}  #: single-point Discretes
 
 
 def _label(equipment: ConductingEquipment) -> str:
@@ -42,7 +43,7 @@ def measurement_points(model: NetworkModel, deadband_fraction: float = 0.0) -> l
             continue
         kind = measurement.measurement_type
         if isinstance(measurement, Discrete):
-            point_kind = PointKind.DOUBLE if kind == "SwitchPosition" else PointKind.STEP
+            point_kind = PointKind.DOUBLE if kind == "SwitchPosition" else PointKind.BINARY if kind in _BINARY else PointKind.STEP
             unit = ""
         else:
             point_kind = PointKind.ANALOG

@@ -96,6 +96,7 @@ class GridTwin(StaticTwin):
         self._nominal_pv = {g.mrid: g.p_mw for g in self._pv}
         self._measurements = [m for m in model.of_type(Measurement)]
         self.faults: dict[str, str] = {}  # faulted element -> tripped switch
+        self._fault_path: set[str] = set()  # switches whose fault passage indicator picked up
         self.steps = 0
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -186,6 +187,8 @@ class GridTwin(StaticTwin):
             return None
         if kind == "SwitchPosition" and isinstance(equipment, Switch):
             return 1.0 if equipment.open else 2.0
+        if kind == "FaultPassageIndicator" and isinstance(equipment, Switch):
+            return 1.0 if equipment.mrid in self._fault_path else 0.0
         if kind == "TapPosition" and isinstance(equipment, PowerTransformer):
             for end in self.model.ends(equipment):
                 changer = self.model.tap_changer(end)
@@ -257,6 +260,8 @@ class GridTwin(StaticTwin):
         if tripped is not None:
             tripped.open = True
         self.faults[target.mrid] = tripped.mrid if tripped else ""
+        # fault passage indicators on the path from the source to the fault pick up (latched)
+        self._fault_path.update(m for m in upstream.equipment if isinstance(self.model.objects.get(m), Switch))
         log.warning("fault injected on %s; tripped %s", target.name or target.mrid, tripped.name if tripped else "nothing")
         self._solve_and_publish()
         return tripped.mrid if tripped else None
@@ -265,6 +270,8 @@ class GridTwin(StaticTwin):
         target = self._find(element)
         target.in_service = True
         self.faults.pop(target.mrid, None)
+        if not self.faults:
+            self._fault_path.clear()  # indicators reset
         self._solve_and_publish()
 
     def meter_outage(self, points: Iterable[str]) -> None:
