@@ -38,6 +38,7 @@ from dms_hookspecs import PointKind, Setting, SettingsSchema, SimulatorServer
 
 from .address import Address, parse_address, to_iec_quality
 from .lib import iec
+from .settinggroups import SettingGroups
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,8 @@ class Iec61850Server(SimulatorServer):
             Setting("operate_timeout_s", float, 10.0, "longest time the twin may take for a control"),
             Setting("reports", str, "both", "report control blocks per data set: " + ", ".join(REPORT_KINDS)),
             Setting("report_buf_tm_ms", int, 50, "buffer time of the report control blocks (changes within it share a report)"),
+            Setting("protection_lns", list, [], "protection LNs with SG/SE settings and an SGCB per LD: [\"IED1LD0/PTOC1\", \"IED1LD0/PIOC1\"]"),
+            Setting("setting_groups", int, 2, "setting groups of the SGCBs of protection_lns"),
         )
     )
 
@@ -109,6 +112,7 @@ class Iec61850Server(SimulatorServer):
         self._entries: dict[str, tuple[Address, Any, Any, Any, int, float]] = {}
         self._unsubscribe = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.setting_groups: SettingGroups | None = None
         self.port = int(settings.get("port", 102))
 
     # -- model ---------------------------------------------------------------------------------------
@@ -136,6 +140,9 @@ class Iec61850Server(SimulatorServer):
                 continue
             objects.add(do_key)
             self._create_object(address, entry.kind, iec.toModelNode(nodes[key]), ctl_model)
+        if self.settings.get("protection_lns"):
+            self.setting_groups = SettingGroups(int(self.settings.get("setting_groups", 2)))
+            self.setting_groups.build(self._model, devices, lln0, list(self.settings["protection_lns"]))
         self._create_reports(parsed, lln0)
         for entry, address in parsed:
             full = lambda ref: (f"{ied}{ref}" if ied else ref)  # noqa: E731
@@ -290,6 +297,8 @@ class Iec61850Server(SimulatorServer):
         self._server = iec.IedServer_create(self._model)
         ied = self.settings.get("ied_name", "")
         try:
+            if self.setting_groups is not None:
+                self.setting_groups.install(self._server)
             for entry in entries:
                 address, *_ = self._entries[entry.point]
                 if not address.control:
@@ -348,6 +357,8 @@ class Iec61850Server(SimulatorServer):
         for ref in self._refs:
             _CONTROL_REFS.discard(ref)
         self._refs.clear()
+        if self._server is not None and self.setting_groups is not None:
+            self.setting_groups.release()
         if self._server is not None:
             if iec.IedServer_isRunning(self._server):
                 iec.IedServer_stop(self._server)

@@ -55,6 +55,7 @@ def settings_schema() -> SettingsSchema:
             Setting("disconnector_max_current_a", float, 1.0, "a disconnector may be opened up to this current"),
             Setting("allow_parallel", list, [], "pairs of substations whose feeders may be paralleled: [[\"S1\", \"S2\"]]"),
             Setting("allow_all_parallel", bool, False, "allow paralleling any feeders"),
+            Setting("ieds", dict, {}, "IED logical device -> MMS address: { IED1LD0 = \"127.0.0.1:102\" }"),
             Setting("intertrips", list, [], "intertrip pairs: [{ trigger = \"CB1/Pos\", partner = \"CB2/Pos\", value = 1 }]"),
         )
     )

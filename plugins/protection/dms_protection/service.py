@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from dms_hookspecs import Alarm, AlarmPriority, Command, Event, StudyResult, TopologyChanged
+from dms_hookspecs import Alarm, AlarmPriority, AuditEntry, Command, Event, StudyResult, TopologyChanged
 
 from dms_kernel.model import ConnectivityNode
 
@@ -150,6 +150,54 @@ class ProtectionService:
         """Time-current plot of the devices protecting ``node`` (or of ``devices``); PNG or SVG bytes (for the HMI)."""
         return plot_devices(self.model, self.store.active(), node=node, devices=devices, path=path, fmt=fmt,
                             report=self.last_report, options=self.options)
+
+    # -- distribution to IEDs ---------------------------------------------------------------------
+
+    def _address(self, ld: str, host: str | None, port: int | None) -> tuple[str, int]:
+        if host is not None and port is not None:
+            return host, port
+        configured = self.raw.get("ieds", {}).get(ld)
+        if not configured:
+            raise LookupError(f"no address for IED logical device {ld!r} (add it to [settings.protection] ieds)")
+        address, _, number = str(configured).rpartition(":")
+        return address, int(number)
+
+    async def distribute(self, device: str, *, group: int | None = None, activate: bool = True,
+                         host: str | None = None, port: int | None = None, user: str = "protection"):
+        """Write the stored settings of ``device`` (``group``: default its active group) to its IED over MMS,
+        confirm, activate, read back; a mismatch raises an ``Alarm`` (category ``protection-settings``)."""
+        from .mms import distribute
+
+        group = self.store.active_group(device) if group is None else group
+        settings = self.store.get(device, group).settings
+        address = self._address(settings.ied or "", host, port)
+        result = await asyncio.to_thread(distribute, settings, *address, group=group, activate=activate)
+        self.kernel.emit(AuditEntry(actor=user, action="protection.settings.distribute", subject=device,
+                                    detail=f"group {group} to {settings.ied} at {address[0]}:{address[1]}"
+                                           f"{' (activated)' if activate else ''}: {'verified' if result.ok else 'MISMATCH'}"))
+        self._alarm_mismatch(device, result.mismatches)
+        return result
+
+    async def verify(self, device: str, *, group: int | None = None, host: str | None = None, port: int | None = None) -> tuple[str, ...]:
+        """Read one group back from the IED and compare it with the store; mismatches are alarmed and returned."""
+        import math as _math
+
+        from .mms import read_group, setting_values
+
+        group = self.store.active_group(device) if group is None else group
+        settings = self.store.get(device, group).settings
+        values = setting_values(settings)
+        address = self._address(settings.ied or "", host, port)
+        read = await asyncio.to_thread(read_group, *address, settings.ied, group, {r: k for r, (k, _) in values.items()})
+        mismatches = tuple(f"{settings.ied}/{ref}: stored {value:g}, IED has {read[ref]:g}"
+                           for ref, (_, value) in values.items() if not _math.isclose(value, read[ref], rel_tol=1e-3, abs_tol=1e-3))
+        self._alarm_mismatch(device, mismatches)
+        return mismatches
+
+    def _alarm_mismatch(self, device: str, mismatches: Sequence[str]) -> None:
+        if mismatches:
+            self.kernel.emit(Alarm(f"protection settings of {device} on the IED differ from the settings store: " + "; ".join(mismatches),
+                                   AlarmPriority.HIGH, source=PLUGIN, category="protection-settings"))
 
     # -- work orders ---------------------------------------------------------------------------
 
