@@ -39,7 +39,7 @@ from dms_hookspecs import (
 )
 from dms_kernel.model import Breaker, Measurement, Recloser, Switch
 
-from .checks import power_flow_check
+from .checks import BatchCheck
 from .locate import locate, short_circuit_ka
 from .restore import Plan, plan_restoration
 from .sections import PROTECTIVE, SectionGraph
@@ -120,8 +120,8 @@ def run_flisr(model: Any, snapshot: Any, options: Mapping[str, Any]) -> StudyRes
     if not candidates:
         return StudyResult(STUDY, "flisr", False, {"tripped": tripped}, "no section below the tripped device", started, time.time())
     faulted = candidates[0].section
-    check = power_flow_check(model, v_min=float(options.get("v_min", 0.9)), v_max=float(options.get("v_max", 1.1)),
-                             loading_max=float(options.get("loading_max", 100.0)))
+    check = BatchCheck(model, v_min=float(options.get("v_min", 0.9)), v_max=float(options.get("v_max", 1.1)),
+                       loading_max=float(options.get("loading_max", 100.0)))
     plan = plan_restoration(graph, faulted, tripped, state, check, max_splits=int(options.get("max_splits", 2)))
     data = plan_data(graph, model, plan, candidates, options)
     message = (f"fault below {graph.switches[tripped].name} in {graph.describe(faulted)} ({candidates[0].reason}); "
