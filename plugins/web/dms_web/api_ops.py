@@ -141,6 +141,34 @@ async def historian_series(request: Request, principal: Principal, point: list[s
     return json_response({"series": list(found.values())})
 
 
+FORECAST = {"type": "object", "properties": {"point": S, "time": {"type": "array", "items": N},
+                                             "value": {"type": "array", "items": {"type": ["number", "null"]}},
+                                             "issued": {"type": "array", "items": N}, "model": {"type": "array", "items": S}}}
+
+
+@api.endpoint("GET", "/historian/forecasts", summary="Stored forecasts of points (the newest issue per target time)", tag="historian",
+              params=(Param("point", S, "point name (repeat for several, at most 20)", multi=True, required=True),
+                      Param("since", S, "first target time: epoch seconds or ISO 8601 (default: an hour before until)"),
+                      Param("until", S, "last target time: epoch seconds or ISO 8601 (default: a day after now)")),
+              response={"type": "object", "properties": {"forecasts": {"type": "array", "items": FORECAST}}})
+async def historian_forecasts(request: Request, principal: Principal, point: list[str], since: str | None, until: str | None) -> Response:
+    from dms_sqlhistorian import query
+
+    if len(point) > 20:
+        raise BadRequest("at most 20 points per query")
+    now = time.time()
+    t1 = parse_time(until, "until") or now + 86400.0
+    t0 = parse_time(since, "since")
+    t0 = t1 - 3600.0 if t0 is None else t0
+    if t0 > t1:
+        raise BadRequest("'since' is after 'until'")
+    target = historian_target(web_of(request))
+    found = await asyncio.to_thread(query.forecasts, target, point, t0, t1)
+    rows = [{"point": name, "time": f.time.tolist(), "value": f.value.tolist(), "issued": f.issued.tolist(), "model": list(f.model)}
+            for name, f in found.items()]
+    return json_response({"forecasts": rows})
+
+
 # -- CIM export ----------------------------------------------------------------------------
 
 

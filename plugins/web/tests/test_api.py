@@ -268,3 +268,25 @@ async def test_daily_report_json_csv_pdf(ops):
     pdf = await viewer.get("/api/v1/reports/daily", params={"format": "pdf"})
     assert pdf.content.startswith(b"%PDF") and pdf.headers["content-type"] == "application/pdf"
     assert (await viewer.get("/api/v1/reports/daily", params={"since": 0})).status_code == 400
+
+
+async def test_forecast_vs_actual_series(ops):
+    """Forecasts from a ``forecast`` study result, stored by the historian, served beside the actual values."""
+    from dms_hookspecs import StudyResult
+    from dms_sqlhistorian import query
+
+    now = time.time()
+    stamps = [now - 900.0, now, now + 900.0]
+    ops.kernel.emit(StudyResult("forecast", "gradient_boosting", True,
+                                {"model": "gradient_boosting", "forecasts": {"rtu/U": {"time": stamps, "value": [20.1, 20.4, 20.6]}}}))
+    sink = ops.kernel.sinks["historian"]
+    for _ in range(200):
+        if query.forecasts(sink.engine, ["rtu/U"], now - 3600, now + 3600):
+            break
+        await asyncio.sleep(0.05)
+    viewer = await ops.client("viewer")
+    found = (await viewer.get("/api/v1/historian/forecasts", params={"point": "rtu/U", "since": now - 1800, "until": now + 1800})).json()["forecasts"]
+    assert [f["point"] for f in found] == ["rtu/U"]
+    assert found[0]["value"] == [20.1, 20.4, 20.6] and found[0]["time"] == pytest.approx(stamps)
+    assert (await viewer.get("/api/v1/historian/forecasts", params={"point": "rtu/U", "since": "soon"})).status_code == 400
+    assert (await viewer.get("/api/v1/historian/forecasts")).status_code == 400
