@@ -14,6 +14,7 @@ Lifecycle::
 from __future__ import annotations
 
 import asyncio
+import threading
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -137,6 +138,8 @@ class Kernel:
         )
         self.points = PointDatabase(self.deployment.kernel["point_capacity"])
         self.bus = bus or InProcessBus(on_overflow=self._on_overflow, on_error=self._on_subscriber_error)
+        self._loop: asyncio.AbstractEventLoop | None = None  #: the event loop the kernel runs on (set by start)
+        self._loop_thread = 0
         self.scheduler = Scheduler(on_overrun=self._on_overrun, on_error=self._on_job_error)
         self.source_types = TypeRegistry("source")
         self.sink_types = TypeRegistry("sink")
@@ -280,6 +283,7 @@ class Kernel:
     async def start(self) -> None:
         """Start plugins, sinks, sources and jobs; on failure, stop what was started and raise."""
         tune_allocator()  # keep cyclic studies' large arrays in the heap (see dms_kernel.tuning)
+        self._loop, self._loop_thread = asyncio.get_running_loop(), threading.get_ident()
         await self.prepare()
         try:
             self._startup_called = True
@@ -387,7 +391,13 @@ class Kernel:
     # -- events --------------------------------------------------------------------------
 
     def emit(self, event: Event) -> None:
-        """Publish an event to every sink that accepts its type."""
+        """Publish an event to every sink that accepts its type; callable from any thread (a
+        call from another thread than the kernel's event loop is handed to the loop)."""
+        loop = self._loop
+        if loop is not None and threading.get_ident() != self._loop_thread:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(self.bus.publish, event)
+            return
         self.bus.publish(event)
 
     def emit_changes(self, source: str, changed: np.ndarray, receive_time: float) -> None:

@@ -111,7 +111,7 @@ class KernelAPI(Protocol):
         """A consistent snapshot of all points."""
 
     def emit(self, event: Event) -> None:
-        """Publish an event (alarm, audit entry, study result, …) to all sinks."""
+        """Publish an event (alarm, audit entry, study result, …) to all sinks; callable from any thread."""
 
     def set_quality(self, points: Sequence[PointId | str], quality: int, source: str = "kernel") -> None:
         """Overwrite the quality bits of points, keeping their values (e.g. bad data → questionable)."""

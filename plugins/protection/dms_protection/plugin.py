@@ -42,7 +42,7 @@ def service_for(kernel: Any) -> ProtectionService:
 def settings_schema() -> SettingsSchema:
     return SettingsSchema(
         (
-            Setting("url", str, "sqlite:///protection.db", "SQLAlchemy database URL of the settings store"),
+            Setting("url", str, None, "SQLAlchemy database URL of the settings store (default: SQLite var/protection.db next to the deployment file)"),
             Setting("schema", str, None, "database schema (PostgreSQL only), created if missing"),
             Setting("groups", int, 2, "setting groups per device (1..n)"),
             Setting("devices", list, [], "device settings saved at startup when they differ: [{ device = \"switch_0\", kind = \"relay\", overcurrent = [...] }]"),

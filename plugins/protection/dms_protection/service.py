@@ -48,20 +48,6 @@ def report_alarms(report: CoordinationReport | Mapping[str, Any]) -> list[Alarm]
     return alarms
 
 
-def _thread_safe_emit(kernel: Any, loop: asyncio.AbstractEventLoop):
-    def emit(event: Event) -> None:
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            kernel.emit(event)
-        elif not loop.is_closed():
-            loop.call_soon_threadsafe(kernel.emit, event)
-
-    return emit
-
-
 class ProtectionService:
     """Created by the plugin at ``dms_startup``; get it with :func:`dms_protection.plugin.service_for`."""
 
@@ -69,10 +55,15 @@ class ProtectionService:
         self.kernel = kernel
         self.raw = raw
         self.loop = loop
-        self.emit = _thread_safe_emit(kernel, loop)
+        self.emit = kernel.emit  # thread-safe
         self.model = getattr(kernel, "model", None)
         self.options = options_from(raw)
-        self.store = SettingsStore(raw.get("url", "sqlite:///protection.db"), raw.get("schema"), emit=self.emit, groups=int(raw.get("groups", 2)))
+        url = raw.get("url")
+        if not url:
+            folder = Path(kernel.deployment.base_dir) / "var"
+            folder.mkdir(parents=True, exist_ok=True)
+            url = f"sqlite:///{folder / 'protection.db'}"
+        self.store = SettingsStore(url, raw.get("schema"), emit=self.emit, groups=int(raw.get("groups", 2)))
         self.last_report: CoordinationReport | None = None
         self._branch_currents: dict[str, float] = {}
         self._check_task: asyncio.Task | None = None

@@ -9,6 +9,7 @@ with :func:`service_for`.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 import logging
 import weakref
 from collections.abc import Mapping
@@ -45,7 +46,7 @@ def service_for(kernel: Any) -> Workorders:
 def settings_schema() -> SettingsSchema:
     return SettingsSchema(
         (
-            Setting("url", str, "sqlite:///workorders.db", "SQLAlchemy database URL (relative SQLite paths: from the CWD)"),
+            Setting("url", str, None, "SQLAlchemy database URL (default: SQLite var/workorders.db next to the deployment file)"),
             Setting("schema", str, None, "database schema for the tables (PostgreSQL only), created if missing"),
             Setting("timezone", str, "UTC", "IANA time zone of crew shift times, e.g. Europe/Berlin"),
             Setting("alarm_categories", list, ["protection"], "alarm categories that always open an incident"),
@@ -125,20 +126,11 @@ def crews_from(raw: Mapping[str, Any]) -> list[Crew]:
     return crews
 
 
-def _thread_safe_emit(kernel: Any, loop: asyncio.AbstractEventLoop):
-    """``kernel.emit`` callable from any thread (the bus is not thread-safe)."""
-
-    def emit(event: Event) -> None:
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            kernel.emit(event)
-        elif not loop.is_closed():
-            loop.call_soon_threadsafe(kernel.emit, event)
-
-    return emit
+def default_url(kernel: Any, file: str) -> str:
+    """``sqlite:///<deployment dir>/var/<file>`` (the directory is created)."""
+    folder = Path(kernel.deployment.base_dir) / "var"
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / file}"
 
 
 @hookimpl
@@ -146,7 +138,7 @@ async def dms_startup(kernel: Any) -> None:
     raw = kernel.settings_for(PLUGIN)
     rules = rules_from(raw)
     crews = crews_from(raw)
-    emit = _thread_safe_emit(kernel, asyncio.get_running_loop())
+    emit = kernel.emit  # thread-safe: the service's database work runs in worker threads
     startup_entries: list[Event] = []
     options = {
         "emit": startup_entries.append,  # sinks subscribe after dms_startup: held until kernel.start
@@ -157,7 +149,8 @@ async def dms_startup(kernel: Any) -> None:
         "momentary_limit_s": raw.get("momentary_limit_s", 300.0),
         "rules": rules,
     }
-    service = await asyncio.to_thread(Workorders.open, raw.get("url", "sqlite:///workorders.db"), raw.get("schema"), **options)
+    url = raw.get("url") or default_url(kernel, "workorders.db")
+    service = await asyncio.to_thread(Workorders.open, url, raw.get("schema"), **options)
     try:
         for crew in crews:
             await asyncio.to_thread(service.add_crew, crew, user="deployment")
