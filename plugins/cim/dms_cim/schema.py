@@ -179,6 +179,7 @@ CLASSES: dict[type, tuple[str, list[Prop]]] = {
     el.Sectionaliser: ("Sectionaliser", _EQUIPMENT + _SWITCH),
     el.Jumper: ("Jumper", _EQUIPMENT + _SWITCH),
     el.Switch: ("Switch", _EQUIPMENT + _SWITCH),
+    el.GroundDisconnector: ("GroundDisconnector", _EQUIPMENT + _SWITCH[:2]),
     el.EnergyConsumer: ("EnergyConsumer", _EQUIPMENT + [
         ("EnergyConsumer.p", "p_mw", "P"),
         ("EnergyConsumer.q", "q_mvar", "P"),

@@ -66,6 +66,8 @@ def build_full_model() -> NetworkModel:
                           (el.Switch, "sw", False)]:
         switch = m.add(cls(mrid, name=mrid.upper(), normal_open=nc, open=not nc, retained=nc))
         m.connect(switch, nodes["n2"], nodes["n3"])
+    earth = m.add(el.GroundDisconnector("es1", name="ES1", normal_open=True, open=False))  # closed: n4 earthed
+    m.connect(earth, nodes["n4"])
     # 2-winding three-phase transformer with a tap changer
     tr = m.add(el.PowerTransformer("tr1", name="T1", vector_group="Dyn5", container="sub"))
     t1, t2 = m.connect(tr, nodes["n1"], nodes["lv1"])

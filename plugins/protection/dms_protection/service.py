@@ -48,6 +48,21 @@ def report_alarms(report: CoordinationReport | Mapping[str, Any]) -> list[Alarm]
     return alarms
 
 
+async def _once_more(function: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run an MMS exchange in a worker thread; a lost connection is retried once on a new one
+    (the whole exchange: SGCB edit sessions do not survive a reconnect)."""
+    from .mms import MmsError
+
+    try:
+        return await asyncio.to_thread(function, *args, **kwargs)
+    except MmsError as exc:
+        if "IedClientError 3" not in str(exc):  # IED_ERROR_CONNECTION_LOST
+            raise
+        log.warning("IEC 61850 connection lost (%s); retrying once", exc)
+        await asyncio.sleep(0.2)
+        return await asyncio.to_thread(function, *args, **kwargs)
+
+
 class ProtectionService:
     """Created by the plugin at ``dms_startup``; get it with :func:`dms_protection.plugin.service_for`."""
 
@@ -162,7 +177,7 @@ class ProtectionService:
         group = self.store.active_group(device) if group is None else group
         settings = self.store.get(device, group).settings
         address = self._address(settings.ied or "", host, port)
-        result = await asyncio.to_thread(distribute, settings, *address, group=group, activate=activate)
+        result = await _once_more(distribute, settings, *address, group=group, activate=activate)
         self.kernel.emit(AuditEntry(actor=user, action="protection.settings.distribute", subject=device,
                                     detail=f"group {group} to {settings.ied} at {address[0]}:{address[1]}"
                                            f"{' (activated)' if activate else ''}: {'verified' if result.ok else 'MISMATCH'}"))
@@ -179,7 +194,7 @@ class ProtectionService:
         settings = self.store.get(device, group).settings
         values = setting_values(settings)
         address = self._address(settings.ied or "", host, port)
-        read = await asyncio.to_thread(read_group, *address, settings.ied, group, {r: k for r, (k, _) in values.items()})
+        read = await _once_more(read_group, *address, settings.ied, group, {r: k for r, (k, _) in values.items()})
         mismatches = tuple(f"{settings.ied}/{ref}: stored {value:g}, IED has {read[ref]:g}"
                            for ref, (_, value) in values.items() if not _math.isclose(value, read[ref], rel_tol=1e-3, abs_tol=1e-3))
         self._alarm_mismatch(device, mismatches)
