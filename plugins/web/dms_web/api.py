@@ -422,6 +422,6 @@ async def cancel_command(request: Request, principal: Principal, body: dict[str,
 
 
 def routes() -> list[BaseRoute]:
-    from . import api_ops, openapi  # noqa: F401 - api_ops declares its endpoints on `api` when imported
+    from . import api_ops, applications, openapi  # noqa: F401 - they declare their endpoints on `api` when imported
 
     return [*api.routes(), *openapi.routes(api)]

@@ -56,6 +56,11 @@ async def reports(request: Request) -> Response:
     return render(request, "reports.html")
 
 
+async def applications(request: Request) -> Response:
+    require(request)
+    return render(request, "applications.html")
+
+
 async def manifest(request: Request) -> Response:
     title = request.app.state.web.settings.title
     body = {
@@ -85,6 +90,7 @@ def routes() -> list[BaseRoute]:
         Route("/workorders", workorders),
         Route("/trends", trends),
         Route("/reports", reports),
+        Route("/applications", applications),
         Route("/manifest.webmanifest", manifest),
         Route("/sw.js", service_worker),
         Route("/healthz", healthz),

@@ -23,8 +23,10 @@ async def dms_startup(kernel):
     settings = WebSettings.from_mapping(kernel.settings_for("web"))
     if not settings.enabled:
         return
+    from .applications import applications_for
     from .server import WebServer
 
+    applications_for(kernel)  # subscribe now: application results before the first page request are kept
     server = WebServer(kernel, settings)
     await server.start()
     _running[kernel] = server

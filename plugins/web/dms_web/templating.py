@@ -24,6 +24,7 @@ NAV: list[tuple[str, str]] = [
     ("Work orders", "/workorders"),
     ("Trends", "/trends"),
     ("Reports", "/reports"),
+    ("Applications", "/applications"),
 ]
 
 _environment: jinja2.Environment | None = None

@@ -111,7 +111,7 @@ async def test_viewer_has_no_controls_and_api_says_403(web, browser):
 async def test_pages_load_without_script_errors(web, browser):
     page = await _login(browser, web, "operator")
     expect = playwright.expect
-    for path, marker in (("/workorders", "#board"), ("/trends?point=rtu/U", "#chart"), ("/reports", "#report")):
+    for path, marker in (("/workorders", "#board"), ("/trends?point=rtu/U", "#chart"), ("/applications", "#vvo"), ("/reports", "#report")):
         await page.goto(path)
         await expect(page.locator(marker)).to_be_attached()
         await page.wait_for_load_state("networkidle")

@@ -12,7 +12,7 @@ import websockets
 from dms_web.testing import wait_for
 
 
-@pytest.mark.parametrize("path", ["/", "/alarms", "/workorders", "/trends", "/reports"])
+@pytest.mark.parametrize("path", ["/", "/alarms", "/workorders", "/trends", "/reports", "/applications"])
 async def test_pages_render_for_viewer_without_controls(web, path):
     viewer = await web.client("viewer")
     page = await viewer.get(path)
