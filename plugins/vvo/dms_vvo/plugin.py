@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,7 +35,25 @@ from .optimise import OBJECTIVES, Problem, loading_limits, optimise
 STUDY = "vvo"
 MODES = ("advisory", "closed_loop")
 _settings: dict[str, Any] = {}
-_KEYS = ("objective", "v_min", "v_max", "loading_max", "solver", "cvr_exponent", "mode", "taps", "capacitors", "inverters", "max_iterations")
+_KEYS = ("objective", "v_min", "v_max", "loading_max", "solver", "cvr_exponent", "mode", "taps", "capacitors", "inverters", "max_iterations",
+         "tap_operations_per_day", "capacitor_operations_per_day")
+DAY_S = 86400.0
+_operations: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {control mRID: [(time, steps), ...]}
+_models: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # id(model) -> model, for dms_propose_actions
+
+
+def operations_today(model: Any, control: str, now: float | None = None) -> int:
+    """Steps commanded on ``control`` by closed-loop VVO runs in the last 24 h."""
+    now = time.time() if now is None else now
+    log = _operations.get(model, {}).get(control, [])
+    return int(sum(steps for when, steps in log if now - when < DAY_S))
+
+
+def record_operations(model: Any, control: str, steps: int, now: float | None = None) -> None:
+    now = time.time() if now is None else now
+    log = _operations.setdefault(model, {}).setdefault(control, [])
+    log[:] = [(when, n) for when, n in log if now - when < DAY_S]
+    log.append((now, steps))
 
 
 @hookimpl
@@ -52,6 +71,8 @@ def dms_settings_schema():
             Setting("capacitors", bool, True, "optimise capacitor banks"),
             Setting("inverters", bool, True, "optimise inverter reactive power"),
             Setting("max_iterations", int, 10, "successive MILP iterations at most"),
+            Setting("tap_operations_per_day", int, 30, "tap steps per tap changer in 24 h at most (closed loop)"),
+            Setting("capacitor_operations_per_day", int, 4, "switching operations per capacitor bank in 24 h at most (closed loop)"),
         )
     )
 
@@ -100,6 +121,12 @@ def run_vvo(model: Any, options: Mapping[str, Any]) -> StudyResult:
         controls = [c for c in controls if c.mrid in wanted or c.name in wanted]
     if not controls:
         return StudyResult(STUDY, "vvo", False, {"mode": mode}, "vvo: the model has no tap changers, capacitor banks or inverters to optimise")
+    limits = {"tap": int(options.get("tap_operations_per_day", 30)), "capacitor": int(options.get("capacitor_operations_per_day", 4))}
+    for control in controls:  # wear limits: what is left of today's operations bounds the move
+        if control.kind in limits:
+            left = max(limits[control.kind] - operations_today(model, control.mrid), 0)
+            present = control.get()
+            control.low, control.high = max(control.low, present - left), min(control.high, present + left)
     evaluate = Evaluator(model, controls, str(options.get("solver", "power-grid-model")), cvr_exponent=float(options.get("cvr_exponent", 1.0)))
     try:
         solution = optimise(evaluate, problem)
@@ -124,7 +151,9 @@ def run_vvo(model: Any, options: Mapping[str, Any]) -> StudyResult:
         "setpoints": setpoints, "operations": solution.operations, "power_flows": solution.power_flows,
         "iterations": solution.iterations, "seconds": solution.seconds, "cvr_exponent": evaluate.cvr_exponent,
         "feasible": solution.violation_after <= 1e-6,
+        "model_id": id(model),
     }
+    _models[id(model)] = model
     return StudyResult(STUDY, "vvo", True, data, solution.message, started, time.time())
 
 
@@ -133,6 +162,7 @@ def dms_propose_actions(result: StudyResult, snapshot: Any):
     if result.study != STUDY or not result.converged or result.data.get("mode") != "closed_loop":
         return None
     actions = []
+    model = _models.get(result.data.get("model_id")) if result.data.get("model_id") is not None else None
     for setpoint in result.data.get("setpoints", ()):
         if not setpoint.get("point"):
             continue
@@ -144,6 +174,8 @@ def dms_propose_actions(result: StudyResult, snapshot: Any):
             value = setpoint["after"]
         if setpoint["kind"] != "inverter" and value == 0:
             continue
+        if model is not None and setpoint["kind"] in ("tap", "capacitor"):
+            record_operations(model, setpoint["control"], abs(round(setpoint["after"]) - round(setpoint["before"])))
         command = Command(setpoint["point"], float(value), originator="controller:vvo",
                           reason=f"VVO ({result.data['objective']}): {setpoint['text']}")
         actions.append(ControlAction(command, "vvo", f"{result.message}"))

@@ -158,3 +158,28 @@ def test_a_day_of_simbench_profiles_on_cigre_mv():
     assert vvo_violations == 0 and fixed_violations > 0
     assert vvo_losses < 0.97 * fixed_losses
     assert cvr_demand < fixed_demand
+
+
+def test_tap_operations_per_day_limit_the_moves():
+    """Closed loop records the steps it commands; a control's steps in 24 h stay within its limit."""
+    from dms_kernel.model import Analog, Discrete, PowerTransformer
+
+    model = cigre_vvo()
+    for transformer in model.of_type(PowerTransformer):  # SCADA points so closed loop can command the taps
+        model.add(Discrete(f"{transformer.mrid}_tap_pos", power_system_resource=transformer.mrid, measurement_type="TapPosition",
+                           point=f"{transformer.name}/Tap"))
+    assert Analog  # (imported for symmetry with the SCADA helpers)
+    options = {"objective": "losses", "mode": "closed_loop", "tap_operations_per_day": 2, "capacitors": False, "inverters": False}
+    first = dms_vvo.plugin.run_vvo(model, options)
+    taps = [s for s in first.data["setpoints"] if s["kind"] == "tap"]
+    assert taps and all(abs(s["after"] - s["before"]) <= 2 for s in taps)
+    actions = dms_vvo.plugin.dms_propose_actions(first, None)
+    assert {a.command.target.name for a in actions} == {s["point"] for s in taps}
+    for s in taps:  # the field followed the commands
+        next(c for c in model.of_type(RatioTapChanger) if c.mrid == s["control"]).step = s["after"]
+        assert dms_vvo.plugin.operations_today(model, s["control"]) == abs(round(s["after"] - s["before"]))
+    second = dms_vvo.plugin.run_vvo(model, options)
+    for s in second.data["setpoints"]:
+        if s["kind"] == "tap":
+            used = dms_vvo.plugin.operations_today(model, s["control"])
+            assert used + abs(round(s["after"] - s["before"])) <= 2
