@@ -14,7 +14,10 @@
   order are published for the operator.
 
 Settings ``[settings.flisr]``: ``mode`` (advisory, automatic), ``v_min``/``v_max`` (pu),
-``loading_max`` (%), ``lockout_s``, ``command_window_s``, ``max_splits``.
+``loading_max`` (%), ``lockout_s``, ``command_window_s``, ``max_splits``, ``goose`` (switch name ->
+``{interface, app_id, mac, ...}``: automatic mode also publishes an IEC 61850 GOOSE trip to a switch
+it opens, and a reclosing block to the tripped device while isolating, via
+:class:`dms_iec61850.goose.GooseTripBlock`, before each command).
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ def dms_settings_schema():
             Setting("command_window_s", float, 5.0, "an opening this soon after a command to the switch is not a trip"),
             Setting("max_splits", int, 2, "switches opened at most to split a dead part between ties"),
             Setting("trigger", bool, True, "start FLISR on detected trips"),
+            Setting("goose", dict, {}, "switch name -> {interface, app_id, mac}: GOOSE trip/block fast path (automatic mode)"),
         )
     )
 
@@ -198,6 +202,24 @@ class Runner:
         self.tasks: set[asyncio.Task] = set()
         self.results: list[StudyResult] = []
         self.executions: list[dict[str, Any]] = []
+        self.goose: Any = None  # dms_iec61850.goose.GooseTripBlock, with [settings.flisr] goose
+
+    def _goose(self, name: str, action: str, on: bool = True) -> None:
+        """GOOSE fast path (only for switches in ``[settings.flisr] goose``); the command path follows."""
+        config = self.settings.get("goose")
+        if not config or name not in config:
+            return
+        try:
+            if self.goose is None:
+                from dms_iec61850.goose import GooseTripBlock  # optional dependency, only when configured
+
+                self.goose = GooseTripBlock(config)
+            if action == "trip":
+                self.goose.trip(name)
+            else:
+                self.goose.block(name, on)
+        except Exception as exc:  # noqa: BLE001 - the command path still executes the step
+            log.warning("flisr: GOOSE %s to %s failed: %s", action, name, exc)
 
     async def on_events(self, events) -> None:
         for event in events:
@@ -227,7 +249,12 @@ class Runner:
 
     async def execute(self, result: StudyResult, tripped_at: float) -> bool:
         done = []
+        self._goose(result.data["tripped_name"], "block")  # no reclosing of the tripped device while isolating
         for step in result.data["steps"]:
+            if step["action"] == "open":
+                self._goose(step["name"], "trip")
+            elif step["name"] == result.data["tripped_name"]:
+                self._goose(step["name"], "block", False)
             if not step.get("point"):
                 self._alarm(f"FLISR stopped: switch {step['name']} has no SCADA point to command", AlarmPriority.HIGH)
                 return False
@@ -282,6 +309,8 @@ async def dms_shutdown(kernel):
         for task in list(runner.tasks):
             task.cancel()
         await asyncio.gather(*runner.tasks, return_exceptions=True)
+        if runner.goose is not None:
+            runner.goose.close()
 
 
 __all__ = ["run_flisr", "runner_for", "Runner", "PROTECTIVE", "Switch"]
