@@ -16,9 +16,12 @@ import asyncio
 import collections
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
+
+if TYPE_CHECKING:
+    from dms_hookspecs import Source
 
 __all__ = ["Bus", "InProcessBus", "SubscriberStats"]
 
@@ -61,6 +64,16 @@ class Bus(abc.ABC):
     @abc.abstractmethod
     def stats(self) -> dict[str, SubscriberStats]:
         """Counters per subscriber."""
+
+    def remote_source(self, name: str, source: Source, group: str) -> Source | None:
+        """A stand-in for source ``name`` when it runs in a front-end process of ``group``.
+
+        Called while the kernel prepares, for each ``[[sources]]`` table with a ``group``. The
+        stand-in keeps ``source.points()``; its ``run`` receives the front-end's batches and its
+        ``select``/``operate`` forward commands to the front-end. ``None`` (the default, and
+        what :class:`InProcessBus` returns) runs the source in this process.
+        """
+        return None
 
 
 class _Subscriber:

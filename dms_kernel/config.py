@@ -13,10 +13,14 @@ source and sink instances and the cyclic jobs::
     [settings.my_plugin]              # checked against the plugin's dms_settings_schema
     threshold = 3
 
+    [kernel]
+    bus = "inprocess"                 # or a bus type a plugin registers, e.g. "nats"
+
     [[sources]]
     name = "rtu1"
     type = "random_walk"              # a type registered through dms_add_source_types
     settings = { points = 100, period_s = 0.5 }
+    group = "north"                   # optional: run by `leitstand frontend --group north`
 
     [[sinks]]
     name = "historian"
@@ -83,6 +87,7 @@ _KERNEL = SettingsSchema(
     (
         Setting("point_capacity", int, 1024, "initial point database size (grows as needed)"),
         Setting("default_queue_size", int, 10000, "events a sink may have queued before drops"),
+        Setting("bus", str, "inprocess", "event bus: 'inprocess', or a bus type registered by a plugin (dms_add_bus_types), e.g. 'nats'"),
     )
 )
 _INSTANCE = SettingsSchema(
@@ -92,6 +97,7 @@ _INSTANCE = SettingsSchema(
         Setting("settings", dict, {}, "settings for the type"),
         Setting("queue_size", int, None, "sinks only: bounded queue length"),
         Setting("enabled", bool, True, "false to keep the table but not start it"),
+        Setting("group", str, None, "sources only: the front-end group that runs this source (scale-out, docs/scale-out.md)"),
     )
 )
 _JOB = SettingsSchema(
@@ -114,6 +120,8 @@ class InstanceConfig:
     settings: Mapping[str, Any]
     table: str
     queue_size: int | None = None
+    group: str | None = None
+    """Sources only: the front-end group that runs this source when the bus is networked."""
 
 
 @attrs.frozen
@@ -211,10 +219,14 @@ def _instances(items: list[Any], kind: str, file: str) -> tuple[InstanceConfig, 
         seen.add(raw["name"])
         if kind == "sources" and raw["queue_size"] is not None:
             raise ConfigError(file, table, "queue_size", "only sinks have a queue")
+        if kind != "sources" and raw["group"] is not None:
+            raise ConfigError(file, table, "group", "only sources run in front-end groups")
+        if raw["group"] is not None and not raw["group"]:
+            raise ConfigError(file, table, "group", "must not be empty")
         if not raw["enabled"]:
             continue
         instances.append(
-            InstanceConfig(raw["name"], raw["type"], raw["settings"], f"{table}.settings", raw["queue_size"])
+            InstanceConfig(raw["name"], raw["type"], raw["settings"], f"{table}.settings", raw["queue_size"], raw["group"])
         )
     return tuple(instances)
 

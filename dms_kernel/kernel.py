@@ -115,7 +115,8 @@ class Kernel:
     :param host: a plugin host; default: one built from the deployment's enable/disable lists.
     :param builtin: plugins registered before entry points (ignored if ``host`` is given).
     :param load_entry_points: load the ``dms.plugins`` entry-point group.
-    :param bus: event bus (default: :class:`InProcessBus`).
+    :param bus: event bus (default: the type named in ``[kernel] bus``, created while
+        preparing; :class:`InProcessBus` for ``"inprocess"``).
     """
 
     def __init__(
@@ -140,6 +141,8 @@ class Kernel:
         self.bus = bus or InProcessBus(on_overflow=self._on_overflow, on_error=self._on_subscriber_error)
         self._loop: asyncio.AbstractEventLoop | None = None  #: the event loop the kernel runs on (set by start)
         self._loop_thread = 0
+        self._bus_given = bus is not None
+        self.bus_types = TypeRegistry("bus")
         self.scheduler = Scheduler(on_overrun=self._on_overrun, on_error=self._on_job_error)
         self.source_types = TypeRegistry("source")
         self.sink_types = TypeRegistry("sink")
@@ -189,6 +192,7 @@ class Kernel:
                 registry=registry,
                 before_each=lambda plugin, registry=registry: setattr(registry, "current_plugin", plugin),
             )
+        await self._select_bus(file)
         for plugin, names in await self.host.call("dms_studies"):
             for study in names:
                 self.studies.setdefault(study, []).append(plugin)
@@ -201,6 +205,11 @@ class Kernel:
         with model_point_maps(self.model):  # sources with point_map = "cim" read their addresses from the model
             for config in self.deployment.sources:
                 self.sources[config.name] = self._instantiate(config, self.source_types, "sources", file)
+        for config in self.deployment.sources:
+            if config.group is not None:
+                remote = self.bus.remote_source(config.name, self.sources[config.name], config.group)
+                if remote is not None:
+                    self.sources[config.name] = remote
         for config in self.deployment.sinks:
             self.sinks[config.name] = self._instantiate(config, self.sink_types, "sinks", file)
         for name, source in self.sources.items():
@@ -226,6 +235,32 @@ class Kernel:
                 getattr(self.model, "name", "?"), len(self.live.bindings), len(self.live.unbound),
             )
         self._prepared = True
+
+    async def _select_bus(self, file: str) -> None:
+        """Create the bus named in ``[kernel] bus`` unless one was passed to the constructor."""
+        await self.host.call(
+            "dms_add_bus_types",
+            registry=self.bus_types,
+            before_each=lambda plugin: setattr(self.bus_types, "current_plugin", plugin),
+        )
+        kind = self.deployment.kernel["bus"]
+        if self._bus_given or kind == "inprocess":
+            return
+        if kind not in self.bus_types:
+            known = ", ".join(["inprocess", *self.bus_types])
+            raise ConfigError(file, "kernel", "bus", f"unknown bus type {kind!r} (registered: {known})")
+        try:
+            bus = self.bus_types.get(kind)(self)
+        except LeitstandError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            owner = self.bus_types.owner(kind)
+            raise PluginError(owner, f"bus type {kind!r}", f"cannot create the bus: {type(exc).__name__}: {exc}", self.host.distribution_of(owner)) from exc
+        if not isinstance(bus, Bus):
+            owner = self.bus_types.owner(kind)
+            raise PluginError(owner, f"bus type {kind!r}", f"returned {type(bus).__name__}, not a dms_kernel.bus.Bus", self.host.distribution_of(owner))
+        self.bus = bus
+        self.log.info("event bus: %s (plugin %r)", kind, self.bus_types.owner(kind))
 
     async def load_model(self, location: str, base_dir: Path) -> Any:
         """Load a network model through the ``dms_load_model`` hook.

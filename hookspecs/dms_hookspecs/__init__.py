@@ -19,10 +19,10 @@ A plugin is a module with hook implementations, published under the entry-point 
 
 Hook groups: :mod:`~dms_hookspecs.lifecycle`, :mod:`~dms_hookspecs.models`, :mod:`~dms_hookspecs.sources`,
 :mod:`~dms_hookspecs.solvers`, :mod:`~dms_hookspecs.controllers`, :mod:`~dms_hookspecs.sinks`,
-:mod:`~dms_hookspecs.notifiers`.
+:mod:`~dms_hookspecs.notifiers`, :mod:`~dms_hookspecs.buses`.
 """
 
-from . import controllers, lifecycle, models, notifiers, sinks, solvers, sources
+from . import buses, controllers, lifecycle, models, notifiers, sinks, solvers, sources
 from .api import ALL_EVENT_TYPES, KernelAPI, SimulatorServer, Sink, Snapshot, Source, SourceContext, TwinAPI, TypeRegistry
 from .markers import PROJECT, hookimpl, hookspec
 from .notifiers import Notification, Notifier
@@ -49,7 +49,7 @@ from .types import (
     new_id,
 )
 
-HOOK_MODULES = (lifecycle, models, sources, solvers, controllers, sinks, notifiers)
+HOOK_MODULES = (lifecycle, models, sources, solvers, controllers, sinks, notifiers, buses)
 """Modules holding the hook specifications, in lifecycle order."""
 
 __version__ = "0.1.0"

@@ -1,0 +1,288 @@
+"""``NatsBus``: the kernel's event bus on NATS JetStream (``[kernel] bus = "nats"``).
+
+* ``publish(event)`` encodes the event (schema v1) into a bounded outbound queue; one
+  publisher task sends it to ``events.<Type>`` and waits for JetStream's acknowledgement, so
+  events keep their order. A full queue drops (counted, alarmed once per episode), never
+  blocks ingest. The message id is a hash of the message: JetStream drops an identical event
+  published twice within its duplicate window (e.g. re-ingested after a core restart).
+* ``subscribe(name, ...)`` is a durable pull consumer on ``events.>`` named after the
+  subscriber (``sink:historian`` → ``sink_historian``): a restarted core or historian resumes
+  after the last event it acknowledged. Events are acknowledged after the handler returns
+  (also when it raises: the error is counted and alarmed, as with the in-process bus).
+* ``remote_source`` stands in for sources of front-end groups (:mod:`dms_nats.remote`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import hashlib
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import nats.errors
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from dms_hookspecs import Alarm, AlarmPriority, KernelAPI, Source
+from dms_kernel.bus import Bus, SubscriberStats
+
+from .connection import connect, ensure_streams, subjects_for
+from .remote import RemoteSource
+from .schema import EVENT_TYPES, SchemaError, decode_event, encode_event, token
+
+__all__ = ["NatsBus", "Outbound"]
+
+log = logging.getLogger("leitstand.nats.bus")
+
+Handler = Callable[[Sequence[Any]], Awaitable[None]]
+
+
+class Outbound:
+    """Bounded FIFO of ``(subject, data, msg_id)`` sent by one task with JetStream acks.
+
+    :param on_overflow: called with the number dropped so far when an overflow episode starts.
+    """
+
+    def __init__(self, maxsize: int, on_overflow: Callable[[int], None] | None = None) -> None:
+        self.maxsize = maxsize
+        self.queue: collections.deque[tuple[str, bytes, str]] = collections.deque()
+        self.wakeup = asyncio.Event()
+        self.stats = SubscriberStats()
+        self.busy = False
+        self.last_seq: dict[str, int] = {}
+        self._overflowing = False
+        self._on_overflow = on_overflow
+
+    def put(self, subject: str, data: bytes, msg_id: str) -> bool:
+        if len(self.queue) >= self.maxsize:
+            self.stats.dropped += 1
+            if not self._overflowing:
+                self._overflowing = True
+                log.warning("NATS outbound queue full (%d): dropping messages", len(self.queue))
+                if self._on_overflow is not None:
+                    self._on_overflow(self.stats.dropped)
+            return False
+        self.queue.append((subject, data, msg_id))
+        self.wakeup.set()
+        return True
+
+    def put_anyway(self, subject: str, data: bytes, msg_id: str) -> None:
+        """Queue beyond the limit (the one alarm that reports an overflow)."""
+        self.queue.append((subject, data, msg_id))
+        self.wakeup.set()
+
+    async def run(self, js: JetStreamContext) -> None:
+        queue = self.queue
+        while True:
+            if not queue:
+                self.wakeup.clear()
+                await self.wakeup.wait()
+            subject, data, msg_id = queue[0]
+            self.busy = True
+            try:
+                ack = await js.publish(subject, data, headers={"Nats-Msg-Id": msg_id}, timeout=2.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - retried with the same id: JetStream de-duplicates
+                self.stats.errors += 1
+                log.warning("publish to %s failed (%s: %s); retrying", subject, type(exc).__name__, exc)
+                await asyncio.sleep(0.2)
+                continue
+            finally:
+                self.busy = False
+            queue.popleft()
+            self.stats.delivered += 1
+            self.last_seq[ack.stream] = ack.seq
+            if self._overflowing and len(queue) < self.maxsize // 2:
+                self._overflowing = False
+
+    @property
+    def idle(self) -> bool:
+        return not self.queue and not self.busy
+
+
+class _Durable:
+    def __init__(self, name: str, handler: Handler, accepts: tuple[type, ...], maxsize: int) -> None:
+        self.name = name
+        self.handler = handler
+        self.wanted = {type_name for type_name, cls in EVENT_TYPES.items() if issubclass(cls, accepts)}
+        self.maxsize = maxsize
+        self.stats = SubscriberStats()
+        self.acked_seq = 0
+        self.busy = False
+        self.failing = False
+        self.task: asyncio.Task[None] | None = None
+
+    @property
+    def durable(self) -> str:
+        return token(self.name)
+
+
+class NatsBus(Bus):
+    """Event bus on NATS JetStream; created by the kernel as ``NatsBus(kernel)``."""
+
+    def __init__(self, kernel: KernelAPI) -> None:
+        self.settings = dict(kernel.settings_for("nats"))
+        self.subjects = subjects_for(self.settings, kernel.name)
+        self.instance = f"core-{socket.gethostname()}-{os.getpid()}"
+        self.client: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._connected: asyncio.Event | None = None
+        self._subscribers: list[_Durable] = []
+        self._outbound = Outbound(self.settings["outbound_queue"], self._on_overflow)
+        self._publisher: asyncio.Task[None] | None = None
+        self._running = False
+        self.remote_sources: dict[str, RemoteSource] = {}
+
+    # -- Bus interface ---------------------------------------------------------------------
+
+    def subscribe(self, name: str, handler: Handler, accepts: tuple[type, ...], maxsize: int) -> None:
+        if maxsize < 1:
+            raise ValueError(f"subscriber {name!r}: queue size must be at least 1")
+        subscriber = _Durable(name, handler, accepts, maxsize)
+        self._subscribers.append(subscriber)
+        if self._running:
+            subscriber.task = asyncio.get_running_loop().create_task(self._consume(subscriber), name=f"nats:{name}")
+
+    def publish(self, event: Any) -> None:
+        try:
+            data = encode_event(event)
+        except SchemaError as exc:
+            log.error("event %s not published: %s", type(event).__name__, exc)
+            self._outbound.stats.errors += 1
+            return
+        self._outbound.put(self.subjects.event(type(event).__name__), data, hashlib.blake2b(data, digest_size=16).hexdigest())
+
+    async def start(self) -> None:
+        await self.jetstream()
+        self._running = True
+        loop = asyncio.get_running_loop()
+        self._publisher = loop.create_task(self._outbound.run(self._js), name="nats:publisher")
+        for subscriber in self._subscribers:
+            if subscriber.task is None:
+                subscriber.task = loop.create_task(self._consume(subscriber), name=f"nats:{subscriber.name}")
+
+    async def stop(self, flush_timeout_s: float = 5.0) -> None:
+        self._running = False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + flush_timeout_s
+        while self._publisher is not None and not self._publisher.done() and not self._outbound.idle:
+            if loop.time() > deadline:
+                log.warning("%d events not published at shutdown", len(self._outbound.queue))
+                break
+            await asyncio.sleep(0.01)
+        target = self._outbound.last_seq.get(self.subjects.events_stream, 0)
+        for subscriber in self._subscribers:
+            while subscriber.task and not subscriber.task.done() and (subscriber.acked_seq < target or subscriber.busy):
+                if loop.time() > deadline:
+                    log.warning("subscriber %r: not caught up at shutdown (resumes from its durable consumer)", subscriber.name)
+                    break
+                await asyncio.sleep(0.01)
+        tasks = [t for t in (self._publisher, *(s.task for s in self._subscribers)) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._publisher = None
+        for subscriber in self._subscribers:
+            subscriber.task = None
+        if self.client is not None:
+            try:
+                await self.client.drain()
+            except Exception:  # noqa: BLE001 - closing anyway
+                await self.client.close()
+        self.client = self._js = None
+        self._connected = None
+
+    def stats(self) -> dict[str, SubscriberStats]:
+        self._outbound.stats.queued = len(self._outbound.queue)
+        stats = {"nats:publisher": self._outbound.stats}
+        stats.update({subscriber.name: subscriber.stats for subscriber in self._subscribers})
+        return stats
+
+    def remote_source(self, name: str, source: Source, group: str) -> Source:
+        remote = RemoteSource(self, source, group)
+        self.remote_sources[name] = remote
+        return remote
+
+    # -- internals -------------------------------------------------------------------------
+
+    async def jetstream(self) -> JetStreamContext:
+        """Connect once (later callers wait for the first) and make sure the streams exist."""
+        if self._connected is None:
+            self._connected = asyncio.Event()
+            self.client = await connect(self.settings, self.instance)
+            self._js = self.client.jetstream()
+            await ensure_streams(self._js, self.subjects, self.settings)
+            self._connected.set()
+        await self._connected.wait()
+        assert self._js is not None
+        return self._js
+
+    def _on_overflow(self, dropped: int) -> None:
+        alarm = Alarm(
+            f"NATS bus cannot keep up: its outbound queue is full and events are being dropped ({dropped} so far)",
+            AlarmPriority.HIGH, source="nats", category="bus-overflow",
+        )
+        data = encode_event(alarm)
+        self._outbound.put_anyway(self.subjects.event("Alarm"), data, alarm.id)
+
+    async def _consume(self, subscriber: _Durable) -> None:
+        js = await self.jetstream()
+        config = ConsumerConfig(
+            durable_name=subscriber.durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=self.settings["ack_wait_s"],
+            max_ack_pending=subscriber.maxsize,
+        )
+        pull = await js.pull_subscribe(
+            f"{self.subjects.root}.events.>", durable=subscriber.durable, stream=self.subjects.events_stream, config=config
+        )
+        batch = min(self.settings["fetch_batch"], subscriber.maxsize)
+        while True:
+            try:
+                messages = await pull.fetch(batch=batch, timeout=0.5)
+            except (TimeoutError, nats.errors.TimeoutError):
+                subscriber.stats.queued = 0
+                continue
+            except nats.errors.Error as exc:
+                log.warning("subscriber %r: fetch failed (%s); retrying", subscriber.name, exc)
+                await asyncio.sleep(0.5)
+                continue
+            events = []
+            for message in messages:
+                if message.subject.rsplit(".", 1)[-1] not in subscriber.wanted:
+                    continue
+                try:
+                    events.append(decode_event(message.data))
+                except SchemaError as exc:
+                    subscriber.stats.errors += 1
+                    log.error("subscriber %r: dropped a message on %s: %s", subscriber.name, message.subject, exc)
+            subscriber.stats.queued = messages[-1].metadata.num_pending
+            if events:
+                subscriber.busy = True
+                try:
+                    await subscriber.handler(events)
+                    subscriber.stats.delivered += len(events)
+                    subscriber.failing = False
+                except asyncio.CancelledError:
+                    subscriber.busy = False
+                    raise
+                except Exception as exc:  # noqa: BLE001 - a failing subscriber must not stop the bus
+                    subscriber.stats.errors += 1
+                    log.exception("subscriber %r failed to handle %d events", subscriber.name, len(events))
+                    if not subscriber.failing:
+                        subscriber.failing = True
+                        self.publish(Alarm(
+                            f"{subscriber.name} is failing: {type(exc).__name__}: {exc}; its events are being lost",
+                            AlarmPriority.HIGH, source="nats", category="sink-failure",
+                        ))
+            for message in messages:
+                await message.ack()
+            subscriber.acked_seq = messages[-1].metadata.sequence.stream
+            subscriber.busy = False

@@ -1,0 +1,180 @@
+"""The core's stand-in for a source that runs in a front-end process (``[[sources]] group``).
+
+Its ``run`` is a durable JetStream consumer of ``meas.<source>``: every batch the active
+front-end published goes through the kernel's own :class:`SourceContext` (ownership checks,
+point database, change detection, sinks), then is acknowledged — a restarted core resumes
+after the last acknowledged batch. ``select``/``operate`` are NATS requests on
+``cmd.<source>``, answered by the front-end that holds the group's lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from typing import TYPE_CHECKING
+
+import nats.errors
+import numpy as np
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from dms_hookspecs import (
+    Alarm,
+    AlarmPriority,
+    Command,
+    CommandResult,
+    CommandStatus,
+    MeasurementBatch,
+    PointSpec,
+    Source,
+    SourceContext,
+)
+
+from .schema import SchemaError, decode_event, decode_ingest, encode_command_request, points_digest, token
+
+if TYPE_CHECKING:
+    from .bus import NatsBus
+
+__all__ = ["RemoteSource"]
+
+log = logging.getLogger("leitstand.nats.remote")
+
+_RECENT_KEYS = 10_000
+
+
+class RemoteSource(Source):
+    """Stands in for source ``wrapped`` run by a front-end of ``group``.
+
+    :ivar counters: ``ingested``, ``duplicates`` (redelivered or republished batches skipped),
+        ``fenced`` (batches of a replaced front-end, lower lease term), ``rejected`` (schema or
+        point-list mismatch).
+    :ivar ingested_keys: ``instance:seq`` of the last ingested batches, oldest first.
+    """
+
+    def __init__(self, bus: NatsBus, wrapped: Source, group: str) -> None:
+        super().__init__(wrapped.name, wrapped.settings)
+        self.wrapped = wrapped
+        self.group = group
+        self._bus = bus
+        self._specs: list[PointSpec] = list(wrapped.points())
+        self.counters = {"ingested": 0, "duplicates": 0, "fenced": 0, "rejected": 0}
+        self.ingested_keys: collections.deque[str] = collections.deque(maxlen=100_000)
+        self._recent: set[str] = set()
+        self._recent_order: collections.deque[str] = collections.deque()
+        self._term = 0
+        self._mismatch_alarmed = False
+
+    def points(self) -> list[PointSpec]:
+        return self._specs
+
+    @property
+    def durable(self) -> str:
+        return f"core_meas_{token(self.name)}"
+
+    async def run(self, context: SourceContext) -> None:
+        bus = self._bus
+        js = await bus.jetstream()
+        names = [spec.id.name for spec in self._specs]
+        numbers = np.asarray(context.point_numbers(names), dtype=np.int64)
+        digest = points_digest(names)
+        config = ConsumerConfig(
+            durable_name=self.durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=bus.settings["ack_wait_s"],
+            max_ack_pending=max(bus.settings["fetch_batch"] * 4, 1024),
+        )
+        subscription = await js.pull_subscribe(
+            bus.subjects.meas(self.name), durable=self.durable, stream=bus.subjects.meas_stream, config=config
+        )
+        try:
+            while True:
+                try:
+                    messages = await subscription.fetch(batch=bus.settings["fetch_batch"], timeout=1.0)
+                except (TimeoutError, nats.errors.TimeoutError):
+                    continue
+                for message in messages:
+                    self._ingest(message.data, context, numbers, digest)
+                    await message.ack()
+        finally:
+            try:
+                await subscription.unsubscribe()
+            except Exception:  # noqa: BLE001 - the connection may be gone already
+                pass
+
+    def _ingest(self, data: bytes, context: SourceContext, numbers: np.ndarray, digest: int) -> None:
+        try:
+            batch = decode_ingest(data)
+        except SchemaError as exc:
+            self.counters["rejected"] += 1
+            context.log.error("source %r: dropped a message from the front-end: %s", self.name, exc)
+            return
+        if batch.digest != digest or batch.source != self.name:
+            self.counters["rejected"] += 1
+            if not self._mismatch_alarmed:
+                self._mismatch_alarmed = True
+                context.raise_alarm(Alarm(
+                    f"front-end {batch.instance!r} runs source {self.name!r} with a different point list than the core "
+                    "(deployment files differ); its batches are dropped",
+                    AlarmPriority.HIGH, source=self.name, category="config-mismatch",
+                ))
+            return
+        if batch.term < self._term:
+            self.counters["fenced"] += 1
+            return
+        self._term = batch.term
+        key = batch.key
+        if key in self._recent:
+            self.counters["duplicates"] += 1
+            return
+        self._remember(key)
+        if batch.offsets.size and (batch.offsets.min() < 0 or batch.offsets.max() >= numbers.size):
+            self.counters["rejected"] += 1
+            context.log.error("source %r: batch %s names points outside the source's list; dropped", self.name, key)
+            return
+        context.publish(MeasurementBatch(
+            self.name, numbers[batch.offsets], batch.values, batch.quality, batch.source_time, batch.receive_time
+        ))
+        self.counters["ingested"] += 1
+        self.ingested_keys.append(key)
+
+    def _remember(self, key: str) -> None:
+        self._recent.add(key)
+        self._recent_order.append(key)
+        if len(self._recent_order) > _RECENT_KEYS:
+            self._recent.discard(self._recent_order.popleft())
+
+    async def select(self, command: Command) -> CommandResult:
+        return await self._forward("select", command)
+
+    async def operate(self, command: Command) -> CommandResult:
+        return await self._forward("operate", command)
+
+    async def _forward(self, step: str, command: Command) -> CommandResult:
+        client = self._bus.client
+        if client is None or not client.is_connected:
+            return CommandResult(command.id, CommandStatus.FAILED, "not connected to NATS", step=step)
+        try:
+            reply = await client.request(
+                self._bus.subjects.cmd(self.name), encode_command_request(step, command), timeout=command.timeout_s
+            )
+        except nats.errors.NoRespondersError:
+            return CommandResult(
+                command.id, CommandStatus.FAILED,
+                f"no active front-end of group {self.group!r} runs source {self.name!r}", step=step,
+            )
+        except (TimeoutError, nats.errors.TimeoutError):
+            return CommandResult(
+                command.id, CommandStatus.TIMEOUT,
+                f"front-end of group {self.group!r} did not answer {step} within {command.timeout_s} s", step=step,
+            )
+        try:
+            result = decode_event(reply.data)
+        except SchemaError as exc:
+            return CommandResult(command.id, CommandStatus.FAILED, f"malformed reply from the front-end: {exc}", step=step)
+        if not isinstance(result, CommandResult):
+            return CommandResult(command.id, CommandStatus.FAILED, f"front-end replied {type(result).__name__}", step=step)
+        return result
+
+    async def close(self) -> None:
+        await asyncio.sleep(0)

@@ -1,0 +1,106 @@
+"""Fixtures: the machine's NATS server (127.0.0.1:4222), unique subjects and streams per test."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+
+import attrs
+import nats
+import pytest
+
+from dms_hookspecs import ALL_EVENT_TYPES, Sink, hookimpl
+
+NATS_URL = os.environ.get("LEITSTAND_TEST_NATS_URL", "nats://127.0.0.1:4222")
+
+
+def _reachable(url: str) -> bool:
+    host, port = url.rsplit("//", 1)[-1].rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+class ListSink(Sink):
+    """Keeps every event it receives (core-side sink for the tests)."""
+
+    accepts = ALL_EVENT_TYPES
+    instances: dict[str, ListSink] = {}
+
+    def __init__(self, name, settings):
+        super().__init__(name, settings)
+        self.events = []
+        ListSink.instances[name] = self
+
+    async def write(self, events):
+        self.events.extend(events)
+
+    def of_type(self, cls):
+        return [event for event in self.events if isinstance(event, cls)]
+
+
+class list_sink:  # noqa: N801 - a plugin object named like a module
+    @staticmethod
+    @hookimpl
+    def dms_add_sink_types(registry):
+        registry.add("list", ListSink)
+
+
+@attrs.define
+class NatsEnv:
+    """A unique deployment name and stream prefix on the test NATS server."""
+
+    url: str
+    deployment: str
+    prefix: str
+
+    def toml(self, sources: str = "", sinks: str = "", nats_settings: str = "") -> str:
+        return f'''
+[deployment]
+name = "{self.deployment}"
+[kernel]
+bus = "nats"
+[settings.nats]
+url = "{self.url}"
+stream_prefix = "{self.prefix}"
+{nats_settings}
+{sources}
+{sinks}
+'''
+
+
+@pytest.fixture
+async def nats_env() -> AsyncIterator[NatsEnv]:
+    """Skips when NATS is unreachable, unless ``CI=true`` (then it fails); deletes the
+    test's streams and lease bucket afterwards."""
+    if not _reachable(NATS_URL):
+        reason = f"NATS with JetStream not reachable at {NATS_URL}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason} (CI=true: NATS is required)")
+        pytest.skip(reason)
+    tag = uuid.uuid4().hex[:10]
+    env = NatsEnv(NATS_URL, f"t{tag}", f"TEST_{tag}")
+    ListSink.instances.clear()
+    yield env
+    client = await nats.connect(NATS_URL)
+    js = client.jetstream()
+    for stream in (f"{env.prefix}_MEAS", f"{env.prefix}_EVENTS", f"KV_{env.prefix}_LEASES"):
+        try:
+            await js.delete_stream(stream)
+        except Exception:  # noqa: BLE001 - not created by this test
+            pass
+    await client.close()
+
+
+async def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05) -> None:
+    """Poll ``predicate`` until true; fail the test after ``timeout`` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(interval)
