@@ -25,6 +25,7 @@ import time
 import dms_flisr.plugin as flisr
 from dms_flisr import SectionGraph
 from dms_flisr.examples import add_fault_indicators, looped_feeders
+from dms_flisr.locate import fault_path
 from dms_kernel.model import Breaker, Switch
 
 SIZES = {"~100 switches": (8, 11), "~1,000 switches": (40, 23)}
@@ -58,7 +59,7 @@ def run(label: str, feeders: int, sections: int, faults: int, seed: int = 3) -> 
         faulted = rng.choice(sections_with_load)
         breaker = _breaker_of(graph, model, faulted)
         model.objects[breaker].open = True
-        flags = _path(graph, breaker, faulted)
+        flags = [breaker, *fault_path(graph, breaker, faulted, graph.state())]
         snapshot = Snapshot({fpi_point[m]: 1.0 for m in flags if m in fpi_point})
         start = time.perf_counter()
         result = flisr.run_flisr(model, snapshot, {"tripped": breaker})
@@ -86,28 +87,6 @@ def _breaker_of(graph: SectionGraph, model, section: int) -> str:
         if section not in graph.energised({**state, switch.mrid: True}):
             return switch.mrid
     raise AssertionError("no breaker feeds the section")
-
-
-def _path(graph: SectionGraph, breaker: str, faulted: int) -> list[str]:
-    """Switches between the breaker and the faulted section (their indicators saw the fault current)."""
-    from dms_flisr.locate import downstream_area
-
-    state = graph.state()
-    below, area = downstream_area(graph, breaker, state)
-    parent = {below: None}
-    queue = [below]
-    while queue:
-        section = queue.pop(0)
-        for mrid in graph.adjacent[section]:
-            other = graph.other_side(mrid, section)
-            if mrid != breaker and not state[mrid] and other in area and other not in parent:
-                parent[other] = (mrid, section)
-                queue.append(other)
-    path, section = [breaker], faulted
-    while parent.get(section):
-        mrid, section = parent[section]
-        path.append(mrid)
-    return path
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ import attrs
 
 from .sections import SectionGraph
 
-__all__ = ["Candidate", "locate", "downstream_area", "short_circuit_ka"]
+__all__ = ["Candidate", "locate", "downstream_area", "short_circuit_ka", "fault_path"]
 
 
 @attrs.frozen
@@ -43,6 +43,26 @@ def downstream_area(graph: SectionGraph, tripped: str, state: Mapping[str, bool]
     else:  # both sides dead (upstream also tripped) or both live (a loop): the side away from the source
         below = edge.b if graph.source_sections and edge.a in graph.component(graph.source_sections[0], {**state, tripped: True}) else edge.a
     return below, graph.component(below, state, blocked=[tripped])
+
+
+def fault_path(graph: SectionGraph, tripped: str, faulted: int, state: Mapping[str, bool]) -> list[str]:
+    """The closed switches between the tripped device and the faulted section: those whose fault
+    passage indicators see the fault current (for simulations and tests)."""
+    below, area = downstream_area(graph, tripped, state)
+    parent: dict[int, tuple[str, int] | None] = {below: None}
+    queue = [below]
+    while queue:
+        section = queue.pop(0)
+        for mrid in graph.adjacent[section]:
+            other = graph.other_side(mrid, section)
+            if mrid != tripped and not state.get(mrid, False) and other in area and other not in parent:
+                parent[other] = (mrid, section)
+                queue.append(other)
+    path, section = [], faulted
+    while parent.get(section):
+        mrid, section = parent[section]  # type: ignore[misc]
+        path.append(mrid)
+    return path
 
 
 def locate(graph: SectionGraph, tripped: str, state: Mapping[str, bool], fpi: Mapping[str, bool] | None = None,

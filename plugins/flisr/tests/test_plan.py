@@ -11,7 +11,7 @@ from dms_pandapower.examples import load_example
 from dms_flisr import SectionGraph, locate, plan_restoration
 from dms_flisr.checks import BatchCheck, power_flow_check, sequential
 from dms_flisr.examples import looped_feeders
-from dms_flisr.locate import downstream_area, short_circuit_ka
+from dms_flisr.locate import downstream_area, fault_path, short_circuit_ka
 from dms_kernel.model import ACLineSegment, Breaker, Recloser, Switch
 
 
@@ -29,22 +29,8 @@ def _tripped_by(graph: SectionGraph, model, section: int) -> str:
 
 def _fpi(graph: SectionGraph, state, tripped: str, faulted: int) -> dict[str, bool]:
     """Indicators that saw fault current: the closed switches on the path from the tripped device to the fault."""
-    below, area = downstream_area(graph, tripped, state)
-    parent = {below: None}
-    queue = [below]
-    while queue:
-        section = queue.pop(0)
-        for mrid in graph.adjacent[section]:
-            other = graph.other_side(mrid, section)
-            if mrid != tripped and not state[mrid] and other in area and other not in parent:
-                parent[other] = (mrid, section)
-                queue.append(other)
-    flags = {m: False for m in graph.switches}
-    section = faulted
-    while parent.get(section):
-        mrid, section = parent[section]
-        flags[mrid] = True
-    return flags
+    path = set(fault_path(graph, tripped, faulted, state))
+    return {m: m in path for m in graph.switches}
 
 
 def exhaustive_best(graph: SectionGraph, faulted: int, tripped: str, state, check) -> float:
