@@ -4,6 +4,8 @@ A :class:`MeasurementPlan` is built once per model (and set of known points): ev
 measurement of a supported type becomes a :class:`Row` with its location in model terms
 
 * ``v`` — voltage magnitude at a node (``PhaseVoltage``/``LineToLineVoltage``/``Voltage``);
+* ``va`` — voltage angle at a node in degrees (``PhaseVoltageAngle``/``VoltageAngle``: a PMU's
+  phasor angle, paired with a magnitude at the same node);
 * ``p``/``q`` at a branch terminal (line, transformer; side from the measurement's terminal);
 * ``p``/``q`` of an injection (load, PV/battery inverter, machine: a meter);
 * ``i`` — current magnitude at a line or transformer terminal (``LineCurrent``/``Current``).
@@ -40,11 +42,12 @@ from dms_kernel.model.live import unit_factor
 __all__ = ["Accuracy", "Row", "MeasurementPlan", "usable_mask", "DEFAULT_STD"]
 
 #: relative standard deviations per measurement type (fraction of the value)
-DEFAULT_STD = {"voltage": 0.005, "power": 0.02, "current": 0.02, "pseudo": 0.3, "forecast": 0.1}
+DEFAULT_STD = {"voltage": 0.005, "power": 0.02, "current": 0.02, "pseudo": 0.3, "forecast": 0.1, "phasor": 0.001}
 #: absolute floors (pu for voltage, MW/Mvar for power, kA for current): a value near zero keeps a finite weight
-DEFAULT_FLOOR = {"voltage": 0.001, "power": 0.002, "current": 0.001, "pseudo": 0.01, "forecast": 0.005}
+DEFAULT_FLOOR = {"voltage": 0.001, "power": 0.002, "current": 0.001, "pseudo": 0.01, "forecast": 0.005, "phasor": 0.0002}
 
 _VOLTAGE = {"PhaseVoltage", "LineToLineVoltage", "Voltage"}
+_ANGLE = {"PhaseVoltageAngle", "VoltageAngle"}  #: a synchrophasor's angle (degrees, positive sequence / phase A)
 _CURRENT = {"LineCurrent", "Current"}
 _POWER = {"ThreePhaseActivePower": "p", "ThreePhaseReactivePower": "q", "ActivePower": "p", "ReactivePower": "q"}
 _INJECTION = (EnergyConsumer, PowerElectronicsConnection, SynchronousMachine)
@@ -149,19 +152,21 @@ class MeasurementPlan:
 
     def _row(self, model: NetworkModel, m: Analog) -> Row | str | None:
         kind = m.measurement_type
-        if kind not in _VOLTAGE and kind not in _CURRENT and kind not in _POWER:
+        if kind not in _VOLTAGE and kind not in _CURRENT and kind not in _POWER and kind not in _ANGLE:
             return None
         equipment, terminal = self._equipment(model, m)
         if equipment is None:
             return "no equipment/terminal"
         point = m.point_name
-        if kind in _VOLTAGE:
+        if kind in _VOLTAGE or kind in _ANGLE:
             if terminal is None:
                 terms = model.terminals(equipment)
                 terminal = terms[0] if terms else None
             node = model.node_of(terminal) if terminal is not None else None
             if node is None:
                 return "voltage measurement without a node"
+            if kind in _ANGLE:
+                return Row(point, "va", "node", node, factor=1.0 if (m.unit or "deg") in ("deg", "") else 180.0 / math.pi)
             factor = unit_factor(m, "kV") * (math.sqrt(3) if kind == "PhaseVoltage" else 1.0)
             return Row(point, "v", "node", node, factor=factor)
         side = 0

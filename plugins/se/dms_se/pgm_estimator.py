@@ -82,7 +82,7 @@ _OUTPUT_BRANCH = ["p_from", "q_from", "p_to", "q_to", "i_from", "i_to", "loading
 _PLACEHOLDER = 0.0
 _APPLIANCES = (C.sym_load, C.asym_load, C.sym_gen, C.asym_gen)
 _RESIDUALS = {
-    C.sym_voltage_sensor: ("u_residual",), C.asym_voltage_sensor: ("u_residual",),
+    C.sym_voltage_sensor: ("u_residual", "u_angle_residual"), C.asym_voltage_sensor: ("u_residual", "u_angle_residual"),
     C.sym_power_sensor: ("p_residual", "q_residual"), C.asym_power_sensor: ("p_residual", "q_residual"),
     C.sym_current_sensor: ("i_residual",), C.asym_current_sensor: ("i_residual",),
 }
@@ -124,14 +124,28 @@ class _Entry:
         self.names = plan.points
         self.row_sign = np.array([r.sign for r in plan.rows], dtype=float)
         # -- voltage sensors: one per v row
-        located = [(k, node_id(r.target)) for k, r in enumerate(plan.rows) if r.where == "node"]
+        located = [(k, node_id(r.target)) for k, r in enumerate(plan.rows) if r.where == "node" and r.kind == "v"]
         self.v_rows = np.array([k for k, at in located if at is not None], dtype=np.int64)
         self.v_node = np.array([at[0] for _, at in located if at is not None], dtype=np.int64)
         self.v_folded = np.array([at[1] for _, at in located if at is not None], dtype=np.int64)  #: position in net.absorbed, -1: a node of its own
         self.v_base = net.u_rated[self.v_node] if len(self.v_node) else np.zeros(0)
         for k, at in located:
             if at is None:
-                self.unsupported.append(f"{r.point} (node not in the converted network)")
+                self.unsupported.append(f"{plan.rows[k].point} (node not in the converted network)")
+        # synchrophasor angles: the angle of the voltage sensor of the same node (a PMU measures both)
+        sensor_of_node = {int(node): pos for pos, node in enumerate(self.v_node.tolist())}
+        angle_rows, angle_sensor = [], []
+        for k, r in enumerate(plan.rows):
+            if r.where != "node" or r.kind != "va":
+                continue
+            at = node_id(r.target)
+            if at is None or int(at[0]) not in sensor_of_node:
+                self.unsupported.append(f"{r.point} (a voltage angle needs a voltage magnitude at the same node)")
+                continue
+            angle_rows.append(k)
+            angle_sensor.append(sensor_of_node[int(at[0])])
+        self.va_rows = np.array(angle_rows, dtype=np.int64)
+        self.va_sensor = np.array(angle_sensor, dtype=np.int64)
         # -- branch power / current sensors
         terminals: dict[tuple[int, int], dict[str, int]] = {}
         for k, r in enumerate(plan.rows):
@@ -466,12 +480,22 @@ class PgmEstimator:
             volts = np.where(ok, values[rows] * 1e3, entry.v_base)
             sigma_pu = accuracy.sigma("voltage", volts / entry.v_base, _named(accuracy, names, rows))
             sigma = np.where(ok, sigma_pu * entry.v_base, np.inf)
+            angle = np.full(len(rows), np.nan)
+            if len(entry.va_rows):  # a usable PMU angle makes the sensor a phasor (with the phasor accuracy)
+                with_angle = use[entry.va_rows] & ok[entry.va_sensor]
+                positions = entry.va_sensor[with_angle]
+                angle[positions] = np.radians(values[entry.va_rows[with_angle]])
+                phasor = np.maximum(accuracy.relative["phasor"], accuracy.floor["phasor"]) * entry.v_base[positions]
+                sigma[positions] = np.minimum(sigma[positions], phasor)
+                sigmas["va"] = sigma.copy()
             vs = initialize_array(DatasetType.update, _component(entry.voltage), len(rows))
             vs["id"] = entry.voltage["id"]
             if sym:
-                vs["u_measured"], vs["u_sigma"] = volts, sigma
+                vs["u_measured"], vs["u_sigma"], vs["u_angle_measured"] = volts, sigma, angle
             else:
+                shifts = np.array([0.0, -2 * math.pi / 3, 2 * math.pi / 3])
                 vs["u_measured"], vs["u_sigma"] = (volts / math.sqrt(3))[:, None], sigma / math.sqrt(3)
+                vs["u_angle_measured"] = angle[:, None] + shifts[None, :]
             update[_component(entry.voltage)] = vs
             sigmas["v"] = sigma
         # power sensors: branch terminals, then appliances (W, var)
@@ -550,6 +574,11 @@ class PgmEstimator:
                 residual = residual if residual.ndim == 1 else residual.sum(axis=1) / residual.shape[1]
                 scale = 1.0 if entry.symmetric or key == "i" else math.sqrt(3)
                 terms.append(residual * scale / sigmas[key])
+        if "va" in sigmas and len(entry.va_rows):
+            residual = np.asarray(output[_component(entry.voltage)]["u_angle_residual"], dtype=float)
+            residual = residual if residual.ndim == 1 else residual.mean(axis=1)
+            positions = entry.va_sensor
+            terms.append(residual[positions] / (sigmas["va"][positions] / entry.v_base[positions]))  # rad / (sigma/|U|)
         if "p" in sigmas and _component(entry.power) in output:
             out = output[_component(entry.power)]
             for column, key in (("p_residual", "p"), ("q_residual", "q")):
@@ -588,6 +617,12 @@ class PgmEstimator:
                 # ZIP parts: the residual of each part is its share of the consumer's
                 estimated[k] = values[k] - r[present] / 1e6 * conv / np.where(entry.app_share[present] > 0, entry.app_share[present], 1.0)
                 sigma[k] = sig[present] / 1e6 / np.where(entry.app_share[present] > 0, entry.app_share[present], 1.0)
+        if "va" in sigmas and len(entry.va_rows):
+            out = output[_component(entry.voltage)]["u_angle_residual"]
+            r = out if entry.symmetric else out.mean(axis=1)
+            positions = entry.va_sensor
+            estimated[entry.va_rows] = values[entry.va_rows] - np.degrees(r[positions])
+            sigma[entry.va_rows] = np.degrees(sigmas["va"][positions] / entry.v_base[positions])
         if "i" in sigmas:
             out = output[_component(entry.current)]["i_residual"]
             r = out if entry.symmetric else out.mean(axis=1)

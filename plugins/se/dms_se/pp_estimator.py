@@ -103,12 +103,13 @@ class _Entry:
         self.branch_ids, self.branch_names, self.branch_kinds = ids, names, kinds
         # map the plan's rows onto the net
         self.v_rows: list[tuple[int, int]] = []  # (plan row, bus)
+        self.va_rows: list[tuple[int, int]] = []  # (plan row, bus): PMU voltage angles (degrees)
         self.branch_rows: list[tuple[int, str, str, int, str]] = []  # (row, kind, table, index, side)
         self.injection_rows: list[tuple[int, str, str, int]] = []  # (row, kind, table, index)
         self.unsupported: list[str] = []
         for k, row in enumerate(self.plan.rows):
             if row.where == "node":
-                self.v_rows.append((k, network.bus_of[row.target]))
+                (self.va_rows if row.kind == "va" else self.v_rows).append((k, network.bus_of[row.target]))
                 continue
             location = network.element_index.get(row.target)
             if location is None:
@@ -424,6 +425,10 @@ class PandapowerEstimator:
             if usable[k] and k not in dropped:
                 pu = values[k] / entry.vn_kv[entry.network.net.bus.index.get_loc(bus)]
                 add(names[k], "v", "bus", bus, pu, float(accuracy.sigma("voltage", np.array([pu]), [names[k]])[0]), None, [k])
+        for k, bus in entry.va_rows:  # synchrophasor angles: degrees, sigma from the phasor accuracy (rad)
+            if usable[k] and k not in dropped:
+                sigma = math.degrees(max(accuracy.relative["phasor"], accuracy.floor["phasor"]))
+                add(names[k], "va", "bus", bus, float(values[k]), sigma, None, [k])
         for k, kind, table, index, side in entry.branch_rows:
             if usable[k] and k not in dropped:
                 category = "current" if kind == "i" else "power"
