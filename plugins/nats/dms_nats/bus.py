@@ -31,7 +31,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from dms_hookspecs import Alarm, AlarmPriority, KernelAPI, Source
 from dms_kernel.bus import Bus, SubscriberStats
 
-from .connection import connect, ensure_streams, subjects_for
+from .connection import close_client, connect, ensure_streams, subjects_for
 from .remote import RemoteSource
 from .schema import EVENT_TYPES, SchemaError, decode_event, encode_event, token
 
@@ -116,6 +116,7 @@ class _Durable:
         self.acked_seq = 0
         self.busy = False
         self.failing = False
+        self.stopping = False
         self.task: asyncio.Task[None] | None = None
 
     @property
@@ -164,6 +165,7 @@ class NatsBus(Bus):
         loop = asyncio.get_running_loop()
         self._publisher = loop.create_task(self._outbound.run(self._js), name="nats:publisher")
         for subscriber in self._subscribers:
+            subscriber.stopping = False
             if subscriber.task is None:
                 subscriber.task = loop.create_task(self._consume(subscriber), name=f"nats:{subscriber.name}")
 
@@ -183,18 +185,23 @@ class NatsBus(Bus):
                     log.warning("subscriber %r: not caught up at shutdown (resumes from its durable consumer)", subscriber.name)
                     break
                 await asyncio.sleep(0.01)
-        tasks = [t for t in (self._publisher, *(s.task for s in self._subscribers)) if t is not None]
+        for subscriber in self._subscribers:
+            subscriber.stopping = True
+        consumers = [s.task for s in self._subscribers if s.task is not None]
+        if consumers:
+            await asyncio.wait(consumers, timeout=2.0)  # each ends after its current fetch (<= 0.5 s)
+        tasks = [t for t in (self._publisher, *consumers) if t is not None and not t.done()]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            _, stuck = await asyncio.wait(tasks, timeout=5.0)
+            for task in stuck:
+                log.error("bus task %s did not stop within 5 s", task.get_name())
         self._publisher = None
         for subscriber in self._subscribers:
             subscriber.task = None
         if self.client is not None:
-            try:
-                await self.client.drain()
-            except Exception:  # noqa: BLE001 - closing anyway
-                await self.client.close()
+            await close_client(self.client)
         self.client = self._js = None
         self._connected = None
 
@@ -244,7 +251,7 @@ class NatsBus(Bus):
             f"{self.subjects.root}.events.>", durable=subscriber.durable, stream=self.subjects.events_stream, config=config
         )
         batch = min(self.settings["fetch_batch"], subscriber.maxsize)
-        while True:
+        while not subscriber.stopping:  # a flag: nats-py's fetch can lose a cancellation
             try:
                 messages = await pull.fetch(batch=batch, timeout=0.5)
             except (TimeoutError, nats.errors.TimeoutError):

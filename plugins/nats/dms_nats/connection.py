@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -17,7 +18,7 @@ from dms_hookspecs import Setting, SettingsSchema
 
 from .schema import Subjects, token
 
-__all__ = ["SETTINGS", "subjects_for", "connect", "ensure_streams", "lease_bucket"]
+__all__ = ["SETTINGS", "subjects_for", "connect", "close_client", "ensure_streams", "lease_bucket"]
 
 log = logging.getLogger("leitstand.nats")
 
@@ -55,6 +56,16 @@ async def connect(settings: Mapping[str, Any], name: str) -> Client:
         connect_timeout=2,
         allow_reconnect=True,
     )
+
+
+async def close_client(client: Client, timeout_s: float = 5.0) -> None:
+    """Flush what is in flight (acks, replies), bounded in time; close in any case."""
+    try:
+        await asyncio.wait_for(client.flush(timeout=max(1, int(timeout_s))), timeout=timeout_s)
+    except Exception as exc:  # noqa: BLE001 - closing anyway
+        log.debug("flush failed (%s); closing", exc)
+    if not client.is_closed:
+        await client.close()
 
 
 async def _ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:

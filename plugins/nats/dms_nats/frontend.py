@@ -38,7 +38,7 @@ from dms_kernel.config import load_deployment
 from dms_kernel.kernel import Kernel
 
 from .bus import Outbound
-from .connection import connect, ensure_streams, lease_bucket, subjects_for
+from .connection import close_client, connect, ensure_streams, lease_bucket, subjects_for
 from .lease import Lease, LeaseLost
 from .schema import (
     IngestBatch,
@@ -212,10 +212,14 @@ class Frontend:
                 await asyncio.gather(keeper, return_exceptions=True)
         finally:
             for subscription in subscriptions:
-                await subscription.unsubscribe()
+                try:
+                    await asyncio.wait_for(subscription.unsubscribe(), timeout=2.0)
+                except Exception:  # noqa: BLE001 - the connection may be gone already
+                    pass
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            if tasks:
+                await asyncio.wait(tasks, timeout=5.0)
             for name, source in self.kernel.sources.items():
                 try:
                     await source.close()
@@ -228,7 +232,7 @@ class Frontend:
             await asyncio.gather(publisher, return_exceptions=True)
             if status == 0:
                 await self.lease.release()
-            await client.drain()
+            await close_client(client)
         return status
 
     def _command_handler(self, source: Source):  # noqa: ANN202

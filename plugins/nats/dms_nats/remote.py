@@ -87,20 +87,38 @@ class RemoteSource(Source):
         subscription = await js.pull_subscribe(
             bus.subjects.meas(self.name), durable=self.durable, stream=bus.subjects.meas_stream, config=config
         )
+        # nats-py's fetch can lose a cancellation (the task then hangs): the pull loop runs in a
+        # task of its own that is asked to stop and ends after its current fetch (<= 1 s).
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        puller = loop.create_task(self._pull(subscription, stopping, context, numbers, digest), name=f"pull:{self.name}")
         try:
-            while True:
-                try:
-                    messages = await subscription.fetch(batch=bus.settings["fetch_batch"], timeout=1.0)
-                except (TimeoutError, nats.errors.TimeoutError):
-                    continue
-                for message in messages:
-                    self._ingest(message.data, context, numbers, digest)
-                    await message.ack()
+            await asyncio.shield(puller)
         finally:
+            stopping.set()
+            done, _ = await asyncio.wait({puller}, timeout=5.0)
+            if not done:
+                puller.cancel()
+                log.error("source %r: pull loop did not stop within 5 s", self.name)
             try:
-                await subscription.unsubscribe()
+                await asyncio.wait_for(subscription.unsubscribe(), timeout=2.0)
             except Exception:  # noqa: BLE001 - the connection may be gone already
                 pass
+
+    async def _pull(self, subscription, stopping: asyncio.Event, context: SourceContext, numbers: np.ndarray, digest: int) -> None:  # noqa: ANN001
+        batch = self._bus.settings["fetch_batch"]
+        while not stopping.is_set():
+            try:
+                messages = await subscription.fetch(batch=batch, timeout=1.0)
+            except (TimeoutError, nats.errors.TimeoutError):
+                continue
+            except nats.errors.Error as exc:
+                log.warning("source %r: fetch failed (%s); retrying", self.name, exc)
+                await asyncio.sleep(0.5)
+                continue
+            for message in messages:
+                self._ingest(message.data, context, numbers, digest)
+                await message.ack()
 
     def _ingest(self, data: bytes, context: SourceContext, numbers: np.ndarray, digest: int) -> None:
         try:

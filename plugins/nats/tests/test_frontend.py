@@ -35,21 +35,26 @@ type = "list"
 
 
 def _frontend(path, instance: str) -> subprocess.Popen:
-    return subprocess.Popen(
+    log = open(path.parent / f"{instance}.log", "w")  # a file, not a pipe: a full pipe would stall the process
+    process = subprocess.Popen(
         [sys.executable, "-m", "dms_kernel", "frontend", str(path), "--group", "north", "--instance", instance],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ),
+        stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ),
     )
+    process.log_path = log.name
+    log.close()
+    return process
 
 
 def _stop(process: subprocess.Popen) -> str:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
     try:
-        output, _ = process.communicate(timeout=15)
+        process.wait(timeout=15)
     except subprocess.TimeoutExpired:
         process.kill()
-        output, _ = process.communicate()
-    return output
+        process.wait()
+    with open(process.log_path) as log:
+        return log.read()
 
 
 def _write(tmp_path, nats_env):
@@ -99,6 +104,7 @@ async def test_standby_takes_over_when_the_active_front_end_is_killed(make_kerne
             killed_at = time.monotonic()
             await wait_for(lambda: remote.ingested_keys[-1].startswith("fe-b:"), timeout=15)
             takeover_s = time.monotonic() - killed_at
+            print(f"takeover {takeover_s:.2f} s")
             before = remote.counters["ingested"]
             await wait_for(lambda: remote.counters["ingested"] >= before + 10, timeout=10)  # values keep arriving
             result = await kernel.execute(Command("rtu/PSP0", 7.0))  # commands now go to fe-b
@@ -106,7 +112,7 @@ async def test_standby_takes_over_when_the_active_front_end_is_killed(make_kerne
         keys = list(remote.ingested_keys)
     finally:
         first.kill()
-        first.communicate()
+        first.wait()
         output = _stop(second) if second else ""
     assert takeover_s < 5.0, f"takeover took {takeover_s:.1f} s"
     assert len(keys) == len(set(keys)), "a batch was ingested twice"
