@@ -9,6 +9,10 @@ def dms_add_source_types(registry):
 
     registry.add("iec61850", Iec61850Source)
 
+    from .sv_source import SvSource
+
+    registry.add("iec61850-sv", SvSource)
+
 
 @hookimpl
 def dms_add_simulator_types(registry):

@@ -9,6 +9,7 @@ otherwise, but with ``CI`` set it fails instead.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import os
@@ -115,3 +116,30 @@ def test_other_app_id_ignored_and_bad_interface_is_an_error(veth):
     assert not seen
     with pytest.raises(SvError):
         SvSubscriber("no-such-if0", lambda *args: None).start()
+
+
+async def test_kernel_source_publishes_phasors_and_invalidates_when_the_stream_stops(veth, make_kernel):
+    import dms_iec61850.plugin
+
+    from dms_hookspecs import Validity
+
+    kernel = make_kernel(("iec61850", dms_iec61850.plugin), deployment=f"""
+        [deployment]
+        name = "sv"
+        [[sources]]
+        name = "mu"
+        type = "iec61850-sv"
+        settings = {{ interface = "{veth.outside}", app_id = {APP_ID}, sv_id = "MU01", report_cycles = 5, timeout_s = 0.5 }}
+    """)
+    async with kernel:
+        await asyncio.sleep(0.3)  # the subscriber is listening
+        process = publish(veth, 50)
+        await asyncio.to_thread(process.communicate, timeout=30)
+        assert process.returncode == 0
+        seen = kernel.points.read("MU01/UA/mag")
+        _, magnitude, angle = analytic(SIGNAL["UA"])
+        assert seen.value == pytest.approx(magnitude, rel=1e-3) and seen.quality.validity is Validity.GOOD
+        assert kernel.points.read("MU01/IA/rms").value == pytest.approx(analytic(SIGNAL["IA"])[0], rel=1e-3)
+        await asyncio.sleep(1.0)  # the stream stopped: points invalid, last value kept
+        stale = kernel.points.read("MU01/UA/mag")
+        assert stale.quality.validity is Validity.INVALID and stale.value == pytest.approx(magnitude, rel=1e-3)
