@@ -19,3 +19,7 @@ def dms_add_simulator_types(registry):
     from .server import Iec61850Server
 
     registry.add("iec61850", Iec61850Server)
+
+    from .sv_server import SvMergingUnit
+
+    registry.add("iec61850-sv", SvMergingUnit)
