@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dms_hookspecs import Command, CommandStatus, PointKind, Quality
+from dms_hookspecs import Command, CommandStatus, Detail, PointKind, Quality, Validity
 from dms_iec104.mapping import bits_to_quality, parse_address, quality_to_bits
 from dms_iec104.source import Iec104Source
 from dms_iec104.testing import Rig, free_port, wait_until
@@ -105,8 +105,11 @@ async def test_hostile_outstation_is_logged_and_never_corrupts_points(tmp_path, 
         async with kernel:
             source = kernel.sources["rtu"]
             await wait_until(lambda: kernel.points.read("rtu/P").value == pytest.approx(5.0), what="good frame after bad ones")
-            assert kernel.points.read("rtu/U").value == pytest.approx(42.0)  # none of the bad frames touched it
-            assert kernel.points.read("rtu/U").quality.is_good
+            u = kernel.points.read("rtu/U")
+            assert u.value == pytest.approx(42.0)  # none of the bad frames touched it
+            # good, unless the garbage that follows in the same connection already dropped the link
+            # (then: invalid / old data, value kept) — on a busy machine that can happen first
+            assert u.quality.is_good or (u.quality.validity is Validity.INVALID and u.quality.detail & Detail.OLD_DATA)
             await wait_until(lambda: peer.connections >= 4, timeout=10, what="reconnects through garbage, oversized and silent peers")
             assert not kernel._source_tasks[0].done(), "the source task must survive"
             assert kernel.counters["source_restarts"] == 0
