@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import queue
-import shutil
 import socket
 import statistics
 import subprocess
@@ -27,37 +25,6 @@ REF = "LEITSTAND/LLN0$GO$gcbFLISR"
 BLOCK_REF = "LEITSTAND/LLN0$GO$gcbBlock"
 APP_ID = 0x3001
 MAC = "01:0C:CD:01:00:01"
-
-
-def _run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(args, check=check, capture_output=True, text=True, timeout=20)
-
-
-@pytest.fixture(scope="module")
-def veth():
-    """(namespace, our end, the namespace's end); removed in any case."""
-    reason = None
-    if os.geteuid() != 0:
-        reason = "GOOSE test needs root (network namespace, raw sockets)"
-    elif shutil.which("ip") is None:
-        reason = "GOOSE test needs the `ip` tool (iproute2)"
-    if reason:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"{reason}; CI is set, so this is an error")
-        pytest.skip(reason)
-    pid = os.getpid()
-    ns, outside, inside = f"leitstand-goose-{pid}", f"vgoose{pid}a", f"vgoose{pid}b"
-    try:
-        _run("ip", "netns", "add", ns)
-        _run("ip", "link", "add", outside, "type", "veth", "peer", "name", inside)
-        _run("ip", "link", "set", inside, "netns", ns)
-        _run("ip", "link", "set", outside, "up")
-        _run("ip", "-n", ns, "link", "set", inside, "up")
-        _run("ip", "-n", ns, "link", "set", "lo", "up")
-        yield SimpleNamespace(ns=ns, outside=outside, inside=inside)
-    finally:
-        _run("ip", "link", "del", outside, check=False)  # removes the peer as well
-        _run("ip", "netns", "del", ns, check=False)
 
 
 class Ied:

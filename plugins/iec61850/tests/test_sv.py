@@ -12,13 +12,10 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import os
-import shutil
 import subprocess
 import sys
 import threading
 import time
-from types import SimpleNamespace
 
 import pytest
 
@@ -33,35 +30,6 @@ SIGNAL = {
     "UB": [[1, U, -90.0], [3, 0.08 * U, -45.0], [5, 0.05 * U, 110.0 + 120.0], [7, 0.03 * U, 200.0 - 120.0]],
     "IA": [[1, 400 * math.sqrt(2), -10.0], [3, 60.0, 20.0], [5, 40.0, -70.0], [7, 25.0, 160.0]],
 }
-
-
-def _run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(args, check=check, capture_output=True, text=True, timeout=20)
-
-
-@pytest.fixture(scope="module")
-def veth():
-    reason = None
-    if os.geteuid() != 0:
-        reason = "Sampled Values test needs root (network namespace, raw sockets)"
-    elif shutil.which("ip") is None:
-        reason = "Sampled Values test needs the `ip` tool (iproute2)"
-    if reason:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"{reason}; CI is set, so this is an error")
-        pytest.skip(reason)
-    pid = os.getpid()
-    ns, outside, inside = f"leitstand-sv-{pid}", f"vsv{pid}a", f"vsv{pid}b"
-    try:
-        _run("ip", "netns", "add", ns)
-        _run("ip", "link", "add", outside, "type", "veth", "peer", "name", inside)
-        _run("ip", "link", "set", inside, "netns", ns)
-        _run("ip", "link", "set", outside, "up")
-        _run("ip", "-n", ns, "link", "set", inside, "up")
-        yield SimpleNamespace(ns=ns, outside=outside, inside=inside)
-    finally:
-        _run("ip", "link", "del", outside, check=False)
-        _run("ip", "netns", "del", ns, check=False)
 
 
 def publish(veth, cycles: int) -> subprocess.Popen:
@@ -143,24 +111,6 @@ async def test_kernel_source_publishes_phasors_and_invalidates_when_the_stream_s
         await asyncio.sleep(1.0)  # the stream stopped: points invalid, last value kept
         stale = kernel.points.read("MU01/UA/mag")
         assert stale.quality.validity is Validity.INVALID and stale.value == pytest.approx(magnitude, rel=1e-3)
-
-
-@pytest.fixture
-def veth_pair():
-    """A veth pair with both ends in this namespace: frames sent on one end arrive on the other."""
-    if os.geteuid() != 0 or shutil.which("ip") is None:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail("Sampled Values test needs root and `ip`; CI is set, so this is an error")
-        pytest.skip("Sampled Values test needs root and `ip`")
-    pid = os.getpid()
-    a, b = f"vmu{pid}a", f"vmu{pid}b"
-    try:
-        _run("ip", "link", "add", a, "type", "veth", "peer", "name", b)
-        _run("ip", "link", "set", a, "up")
-        _run("ip", "link", "set", b, "up")
-        yield SimpleNamespace(publish=a, receive=b)
-    finally:
-        _run("ip", "link", "del", a, check=False)
 
 
 async def test_simulator_merging_unit_publishes_the_twins_voltages(veth_pair, make_kernel):
