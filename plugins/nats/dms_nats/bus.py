@@ -1,8 +1,9 @@
 """``NatsBus``: the kernel's event bus on NATS JetStream (``[kernel] bus = "nats"``).
 
 * ``publish(event)`` encodes the event (schema v1) into a bounded outbound queue; one
-  publisher task sends it to ``events.<Type>`` and waits for JetStream's acknowledgement, so
-  events keep their order. A full queue drops (counted, alarmed once per episode), never
+  publisher task sends it to ``events.<Type>`` with up to ``publish_window`` publishes in
+  flight and their acknowledgements awaited in order (:class:`Outbound`), so events keep their
+  order. A full queue drops (counted, alarmed once per episode), never
   blocks ingest. The message id is a hash of the message: JetStream drops an identical event
   published twice within its duplicate window (e.g. re-ingested after a core restart).
 * ``subscribe(name, ...)`` is a durable pull consumer on ``events.>`` named after the
@@ -43,27 +44,56 @@ Handler = Callable[[Sequence[Any]], Awaitable[None]]
 
 
 class Outbound:
-    """Bounded FIFO of ``(subject, data, msg_id)`` sent by one task with JetStream acks.
+    """Bounded FIFO of ``(subject, data, msg_id)`` sent by one task, pipelined, with JetStream acks.
 
+    Up to ``window`` messages are in flight: they are written to the connection in queue order
+    and their acknowledgements awaited oldest first, so the server receives (and stores) them in
+    order. A message leaves the queue only when JetStream acknowledged it. When a publish fails
+    (no ack within ``timeout_s``, an error reply, the connection lost), the publisher stops
+    sending, lets the rest of the window settle, and then sends every message not yet
+    acknowledged again, in the original order and with the same ``Nats-Msg-Id`` (go-back-N): a
+    message the server had stored after all is kept once (de-duplication window), so a retry
+    never stores a message twice. Nothing is sent while the client is not connected.
+
+    Order caveat: if the connection drops while a window is in flight, the server may have
+    received a later message but not an earlier one (lost in the dead socket while the later
+    one was still in the client's buffer and sent after the reconnect); the retry then stores
+    the earlier one after it. The publisher counts this (``reordered``: a message acknowledged
+    after an earlier one of its subject failed); the core counts it too (``reordered``: a batch
+    with a lower sequence number than one of the same front-end it already ingested).
+
+    :param maxsize: messages waiting or in flight before ``put`` drops.
     :param on_overflow: called with the number dropped so far when an overflow episode starts.
+    :param window: messages in flight at most (1: one publish at a time).
+    :param timeout_s: how long to wait for each acknowledgement.
     """
 
-    def __init__(self, maxsize: int, on_overflow: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self, maxsize: int, on_overflow: Callable[[int], None] | None = None, window: int = 256, timeout_s: float = 2.0
+    ) -> None:
+        if window < 1:
+            raise ValueError(f"publish window must be at least 1, not {window}")
         self.maxsize = maxsize
+        self.window = window
+        self.timeout_s = timeout_s
         self.queue: collections.deque[tuple[str, bytes, str]] = collections.deque()
+        self.inflight: collections.deque[tuple[tuple[str, bytes, str], asyncio.Future[Any], float]] = collections.deque()
         self.wakeup = asyncio.Event()
         self.stats = SubscriberStats()
-        self.busy = False
+        self.reordered = 0
         self.last_seq: dict[str, int] = {}
         self._overflowing = False
         self._on_overflow = on_overflow
 
+    def __len__(self) -> int:
+        return len(self.queue) + len(self.inflight)
+
     def put(self, subject: str, data: bytes, msg_id: str) -> bool:
-        if len(self.queue) >= self.maxsize:
+        if len(self) >= self.maxsize:
             self.stats.dropped += 1
             if not self._overflowing:
                 self._overflowing = True
-                log.warning("NATS outbound queue full (%d): dropping messages", len(self.queue))
+                log.warning("NATS outbound queue full (%d): dropping messages", len(self))
                 if self._on_overflow is not None:
                     self._on_overflow(self.stats.dropped)
             return False
@@ -76,34 +106,121 @@ class Outbound:
         self.queue.append((subject, data, msg_id))
         self.wakeup.set()
 
-    async def run(self, js: JetStreamContext) -> None:
-        queue = self.queue
-        while True:
-            if not queue:
-                self.wakeup.clear()
-                await self.wakeup.wait()
-            subject, data, msg_id = queue[0]
-            self.busy = True
-            try:
-                ack = await js.publish(subject, data, headers={"Nats-Msg-Id": msg_id}, timeout=2.0)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - retried with the same id: JetStream de-duplicates
-                self.stats.errors += 1
-                log.warning("publish to %s failed (%s: %s); retrying", subject, type(exc).__name__, exc)
-                await asyncio.sleep(0.2)
-                continue
-            finally:
-                self.busy = False
-            queue.popleft()
-            self.stats.delivered += 1
-            self.last_seq[ack.stream] = ack.seq
-            if self._overflowing and len(queue) < self.maxsize // 2:
-                self._overflowing = False
+    @property
+    def busy(self) -> bool:
+        return bool(self.inflight)
 
     @property
     def idle(self) -> bool:
-        return not self.queue and not self.busy
+        return not self.queue and not self.inflight
+
+    async def run(self, js: JetStreamContext) -> None:
+        send = _sender(js, self.timeout_s)
+        client = getattr(js, "_nc", None)
+        queue, inflight = self.queue, self.inflight
+        loop = asyncio.get_running_loop()
+        while True:
+            if not queue and not inflight:
+                self.wakeup.clear()
+                await self.wakeup.wait()
+            failed = None
+            while queue and len(inflight) < self.window:
+                if client is not None and not client.is_connected:
+                    break
+                item = queue.popleft()
+                try:
+                    future = await send(item)
+                except asyncio.CancelledError:
+                    queue.appendleft(item)
+                    raise
+                except Exception as exc:  # noqa: BLE001 - resent below
+                    queue.appendleft(item)
+                    failed = exc
+                    break
+                inflight.append((item, future, loop.time()))
+            if inflight and failed is None:
+                failed = await self._settle_head(loop)
+                if failed is None:
+                    continue
+            if failed is None:  # not connected: wait for the reconnect
+                await asyncio.sleep(0.05)
+                continue
+            await self._go_back(failed)
+
+    async def _settle_head(self, loop: asyncio.AbstractEventLoop) -> BaseException | None:
+        """Wait for the oldest ack, then take every ack already there (refilled as one burst:
+        one write for many messages); the error if the oldest one failed."""
+        inflight = self.inflight
+        _, future, sent = inflight[0]
+        if not future.done():
+            await asyncio.wait((future,), timeout=max(0.0, sent + self.timeout_s - loop.time()))
+            if not future.done():
+                return TimeoutError(f"no acknowledgement within {self.timeout_s} s")
+        while inflight and inflight[0][1].done():
+            future = inflight[0][1]
+            if future.cancelled():
+                return ConnectionError("acknowledgement cancelled by the client")
+            if (exc := future.exception()) is not None:
+                return exc
+            inflight.popleft()
+            self._acked(future.result())
+        return None
+
+    async def _go_back(self, exc: BaseException) -> None:
+        """Let the window settle, then queue what is not acknowledged again, in order."""
+        self.stats.errors += 1
+        subject = self.inflight[0][0][0] if self.inflight else self.queue[0][0] if self.queue else "?"
+        log.warning("publish to %s failed (%s: %s); resending %d unacknowledged", subject, type(exc).__name__, exc, len(self.inflight))
+        loop = asyncio.get_running_loop()
+        retry: list[tuple[str, bytes, str]] = []
+        failed_subjects: set[str] = set()
+        while self.inflight:
+            item, future, sent = self.inflight[0]
+            try:
+                ack = await asyncio.wait_for(future, max(0.0, sent + self.timeout_s - loop.time()))
+            except asyncio.CancelledError:
+                if _cancelling():
+                    raise
+                ack = None
+            except Exception:  # noqa: BLE001 - not acknowledged: resent
+                ack = None
+            self.inflight.popleft()
+            if ack is None:
+                retry.append(item)
+                failed_subjects.add(item[0])
+                continue
+            self._acked(ack)
+            if item[0] in failed_subjects:
+                self.reordered += 1
+                log.warning("%s: a message was stored before an earlier one that is resent (connection lost mid-window)", item[0])
+        self.queue.extendleft(reversed(retry))
+        await asyncio.sleep(0.2)
+
+    def _acked(self, ack: Any) -> None:
+        self.stats.delivered += 1
+        self.last_seq[ack.stream] = ack.seq
+        if self._overflowing and len(self) < self.maxsize // 2:
+            self._overflowing = False
+
+
+def _cancelling() -> bool:
+    """Whether the running task is being cancelled (not merely an awaited future)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+def _sender(js: JetStreamContext, timeout_s: float) -> Callable[[tuple[str, bytes, str]], Awaitable[asyncio.Future[Any]]]:
+    """``send(item)`` writes one message and returns the future of its acknowledgement:
+    nats-py's ``publish_async`` (one reply subscription for all), else a task per publish."""
+    if hasattr(js, "publish_async"):
+        async def send(item: tuple[str, bytes, str]) -> asyncio.Future[Any]:
+            subject, data, msg_id = item
+            return await js.publish_async(subject, data, headers={"Nats-Msg-Id": msg_id})
+    else:  # nats-py < 2.10
+        async def send(item: tuple[str, bytes, str]) -> asyncio.Future[Any]:
+            subject, data, msg_id = item
+            return asyncio.ensure_future(js.publish(subject, data, headers={"Nats-Msg-Id": msg_id}, timeout=timeout_s))
+    return send
 
 
 class _Durable:
@@ -135,7 +252,7 @@ class NatsBus(Bus):
         self._js: JetStreamContext | None = None
         self._connected: asyncio.Event | None = None
         self._subscribers: list[_Durable] = []
-        self._outbound = Outbound(self.settings["outbound_queue"], self._on_overflow)
+        self._outbound = Outbound(self.settings["outbound_queue"], self._on_overflow, self.settings["publish_window"])
         self._publisher: asyncio.Task[None] | None = None
         self._running = False
         self.remote_sources: dict[str, RemoteSource] = {}
@@ -175,7 +292,7 @@ class NatsBus(Bus):
         deadline = loop.time() + flush_timeout_s
         while self._publisher is not None and not self._publisher.done() and not self._outbound.idle:
             if loop.time() > deadline:
-                log.warning("%d events not published at shutdown", len(self._outbound.queue))
+                log.warning("%d events not published at shutdown", len(self._outbound))
                 break
             await asyncio.sleep(0.01)
         target = self._outbound.last_seq.get(self.subjects.events_stream, 0)
@@ -206,7 +323,7 @@ class NatsBus(Bus):
         self._connected = None
 
     def stats(self) -> dict[str, SubscriberStats]:
-        self._outbound.stats.queued = len(self._outbound.queue)
+        self._outbound.stats.queued = len(self._outbound)
         stats = {"nats:publisher": self._outbound.stats}
         stats.update({subscriber.name: subscriber.stats for subscriber in self._subscribers})
         return stats

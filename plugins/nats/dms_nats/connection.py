@@ -32,6 +32,7 @@ SETTINGS = SettingsSchema(
         Setting("replicas", int, 1, "stream replicas (3 in a NATS cluster)"),
         Setting("duplicate_window_s", float, 120.0, "JetStream de-duplication window (Nats-Msg-Id)"),
         Setting("outbound_queue", int, 10000, "messages a process may have waiting for the server before it drops"),
+        Setting("publish_window", int, 256, "JetStream publishes in flight per process (acks awaited in order)"),
         Setting("fetch_batch", int, 256, "messages fetched per pull"),
         Setting("ack_wait_s", float, 10.0, "redelivery after this long without an ack"),
         Setting("lease_ttl_s", float, 2.0, "front-end lease: the standby takes over after this long without renewal"),

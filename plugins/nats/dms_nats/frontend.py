@@ -158,7 +158,7 @@ class Frontend:
             raise ConfigError(deployment.path, "settings.nats", None, "the nats plugin is not loaded (is dms-nats installed and not blocked?)")
         self.settings = settings
         self.subjects = subjects_for(settings, self.kernel.name)
-        self.outbound = Outbound(settings["outbound_queue"], self._on_overflow)
+        self.outbound = Outbound(settings["outbound_queue"], self._on_overflow, settings["publish_window"])
 
     def _on_overflow(self, dropped: int) -> None:
         alarm = Alarm(f"front-end {self.instance} cannot reach NATS fast enough: {dropped} batches dropped", AlarmPriority.HIGH, source=self.instance, category="bus-overflow")

@@ -47,7 +47,9 @@ class RemoteSource(Source):
 
     :ivar counters: ``ingested``, ``duplicates`` (redelivered or republished batches skipped),
         ``fenced`` (batches of a replaced front-end, lower lease term), ``rejected`` (schema or
-        point-list mismatch).
+        point-list mismatch), ``reordered`` (ingested, but with a lower sequence number than a
+        batch of the same front-end ingested before: a publish retried after a connection loss,
+        see :class:`~dms_nats.bus.Outbound`).
     :ivar ingested_keys: ``instance:seq`` of the last ingested batches, oldest first.
     """
 
@@ -57,11 +59,12 @@ class RemoteSource(Source):
         self.group = group
         self._bus = bus
         self._specs: list[PointSpec] = list(wrapped.points())
-        self.counters = {"ingested": 0, "duplicates": 0, "fenced": 0, "rejected": 0}
+        self.counters = {"ingested": 0, "duplicates": 0, "fenced": 0, "rejected": 0, "reordered": 0}
         self.ingested_keys: collections.deque[str] = collections.deque(maxlen=100_000)
         self._recent: set[str] = set()
         self._recent_order: collections.deque[str] = collections.deque()
         self._term = 0
+        self._last_seq: dict[str, int] = {}
         self._mismatch_alarmed = False
 
     def points(self) -> list[PointSpec]:
@@ -150,6 +153,11 @@ class RemoteSource(Source):
             self.counters["rejected"] += 1
             context.log.error("source %r: batch %s names points outside the source's list; dropped", self.name, key)
             return
+        if batch.seq < self._last_seq.get(batch.instance, 0):
+            self.counters["reordered"] += 1
+            context.log.warning("source %r: batch %s arrived after a later one of its front-end", self.name, key)
+        else:
+            self._last_seq[batch.instance] = batch.seq
         context.publish(MeasurementBatch(
             self.name, numbers[batch.offsets], batch.values, batch.quality, batch.source_time, batch.receive_time
         ))

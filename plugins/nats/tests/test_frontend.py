@@ -98,7 +98,9 @@ async def test_standby_takes_over_when_the_active_front_end_is_killed(make_kerne
             remote = kernel.sources["rtu"]
             await wait_for(lambda: remote.counters["ingested"] >= 5, timeout=30)
             second = _frontend(path, "fe-b")
-            await asyncio.sleep(3.0)  # fe-b is up and waiting as the standby
+            # fe-b is up and waiting as the standby (start-up loads every installed plugin: seconds on a busy machine)
+            await wait_for(lambda: "standby" in open(second.log_path).read(), timeout=60, interval=0.2)
+            await asyncio.sleep(0.5)
             assert all(key.startswith("fe-a:") for key in remote.ingested_keys)
             first.send_signal(signal.SIGKILL)
             killed_at = time.monotonic()
