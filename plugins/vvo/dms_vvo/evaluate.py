@@ -3,8 +3,9 @@
 :class:`Evaluator` writes a setting into the model's objects, runs the chosen power-flow
 solver (``power-grid-model``, ``pandapower`` or ``opendss``; each converts the model once and
 pushes only changed values), reads the result and restores the model. :class:`Metrics` holds
-what the optimisation needs: per-node voltages, branch loadings, losses and the demand under
-the CVR load model.
+what the optimisation needs: the voltage of every monitored node (of every node and live phase
+on an unbalanced, multi-phase result), branch loadings, losses and the demand under the CVR
+load model.
 
 CVR load model: the demand of a load at voltage ``V`` (pu) is ``P0 * V**n_p`` (exponential
 model; ``n_p`` = ``cvr_exponent``, default 1.0, a typical CVR factor for residential feeders);
@@ -13,14 +14,16 @@ the power flow itself uses the model's load models.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
 import numpy as np
+from scipy.sparse import csr_matrix
 
 from dms_hookspecs import StudyResult
-from dms_kernel.model import EnergyConsumer, NetworkModel
+from dms_kernel.model import EnergyConsumer, EnergyConsumerPhase, NetworkModel
 
 from .controls import Control
 
@@ -66,7 +69,7 @@ class Metrics:
     """Power-flow outcome of one setting."""
 
     converged: bool
-    voltages: np.ndarray  #: pu per node (mean of its live phases), NaN de-energised
+    voltages: np.ndarray  #: pu per monitored node, per live phase on an unbalanced result (see :attr:`Evaluator.rows`); NaN de-energised
     loadings: np.ndarray  #: percent per branch (max over phases)
     losses_mw: float
     demand_mw: float  #: sum of P0 * V**n_p over loads (CVR model)
@@ -134,44 +137,91 @@ class Evaluator:
         data = result.data
         nodes, branches = data["nodes"], data["branches"]
         if self._layout is None:
-            self._layout = self._build_layout(nodes, branches)
-        node_ids, node_of_row, branch_order, branch_starts, load_rows, load_p = self._layout
+            self._layout = self._build_layout(nodes, branches, bool(data.get("unbalanced", False)))
+        rows, position_of_row, branch_order, branch_starts, demand_map, demand_objects = self._layout
         vm = np.asarray(nodes["vm_pu"], dtype=float)
-        keep = node_of_row >= 0
+        keep = position_of_row >= 0
         finite = np.isfinite(vm) & keep
-        sums = np.bincount(node_of_row[finite], weights=vm[finite], minlength=len(node_ids))
-        counts = np.bincount(node_of_row[finite], minlength=len(node_ids))
+        sums = np.bincount(position_of_row[finite], weights=vm[finite], minlength=len(rows))
+        counts = np.bincount(position_of_row[finite], minlength=len(rows))
         with np.errstate(invalid="ignore", divide="ignore"):
-            voltages = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)  # mean of the live phases
+            voltages = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
         loading = np.asarray(branches["loading_percent"], dtype=float)[branch_order]
         loadings = np.fmax.reduceat(loading, branch_starts) if len(branch_starts) else np.zeros(0)
-        load_v = voltages[load_rows]
-        demand = float(np.nansum(load_p * np.power(np.where(np.isfinite(load_v), load_v, 0.0), self.cvr_exponent)))
+        p0 = np.fromiter((o.p_mw for o in demand_objects), dtype=float, count=len(demand_objects))
+        load_v = demand_map @ np.nan_to_num(voltages, nan=0.0)  # a de-energised load demands nothing
+        demand = float(np.sum(p0 * np.power(load_v, self.cvr_exponent)))
         return Metrics(True, voltages, loadings, float(data["losses_mw"]), demand)
 
-    def _build_layout(self, nodes: Mapping[str, Any], branches: Mapping[str, Any]) -> tuple[Any, ...]:
+    def _build_layout(self, nodes: Mapping[str, Any], branches: Mapping[str, Any], unbalanced: bool) -> tuple[Any, ...]:
+        """Voltage rows: one per monitored node for a balanced result (its phases are equal),
+        one per monitored node and live phase for an unbalanced one — every phase is a customer
+        voltage and must keep the band (a mean over the phases would hide an unbalanced feeder's
+        high and low phases). Branches: the rows of one branch (its phases) together."""
         sources = {n for s in _sources(self.model) for n in self.model.nodes_of(s) if n}
         monitored = set(self._monitored) if self._monitored is not None else None
-        position: dict[str, int] = {}
-        node_of_row = np.full(len(nodes["node"]), -1, dtype=np.int64)
+        position: dict[tuple[str, int | None], int] = {}
+        of_node: dict[str, list[int]] = {}
+        position_of_row = np.full(len(nodes["node"]), -1, dtype=np.int64)
+        phases = nodes["phase"]
         for k, node in enumerate(nodes["node"]):
             if (monitored is None and node not in sources) or (monitored is not None and node in monitored):
-                node_of_row[k] = position.setdefault(node, len(position))
+                key = (node, int(phases[k])) if unbalanced else (node, None)
+                if key not in position:
+                    position[key] = len(position)
+                    of_node.setdefault(node, []).append(position[key])
+                position_of_row[k] = position[key]
         group: dict[str, int] = {}
         ids = np.array([group.setdefault(e, len(group)) for e in branches["element"]], dtype=np.int64)
         order = np.argsort(ids, kind="stable")  # the rows of one branch (its phases) together, in first-seen order
         starts = np.flatnonzero(np.diff(ids[order], prepend=-1)) if len(ids) else np.zeros(0, dtype=np.int64)
-        load_rows, load_p = [], []
+        demand_map, demand_objects = self._demand_layout(position, of_node, unbalanced)
+        return (list(position), position_of_row, order, starts, demand_map, demand_objects)
+
+    def _demand_layout(self, position: Mapping[tuple[str, int | None], int], of_node: Mapping[str, Sequence[int]],
+                       unbalanced: bool) -> tuple[csr_matrix, list[Any]]:
+        """The CVR demand's terms: each load (or, on an unbalanced result, each of its phase
+        parts) with the voltage rows it sees (its phase, both phases of a delta part, else all
+        the node's phases, averaged)."""
+        parts: dict[str, list[EnergyConsumerPhase]] = {}
+        if unbalanced:
+            for part in self.model.of_type(EnergyConsumerPhase):
+                parts.setdefault(part.consumer, []).append(part)
+        objects: list[Any] = []
+        cols: list[list[int]] = []
         for load in self.model.of_type(EnergyConsumer):
             node = (self.model.nodes_of(load) or [None])[0]
-            if node in position and load.in_service:
-                load_rows.append(position[node])
-                load_p.append(load.p_mw)
-        return (list(position), node_of_row, order, starts, np.array(load_rows, dtype=int), np.array(load_p, dtype=float))
+            if node not in of_node or not load.in_service:
+                continue
+            delta = str(load.connection).upper().startswith("D")
+            for part in parts.get(load.mrid, ()):
+                numbers = [_PHASE_NUMBER[p] for p in _PHASES.findall(part.phase or "")]
+                if delta and len(numbers) == 1:
+                    numbers.append(numbers[0] % 3 + 1)
+                seen = [position[(node, n)] for n in numbers if (node, n) in position]
+                objects.append(part)
+                cols.append(seen or list(of_node[node]))
+            if load.mrid not in parts:
+                objects.append(load)
+                cols.append(list(of_node[node]))
+        data = [1.0 / len(c) for c in cols for _ in c]
+        indices = [i for c in cols for i in c]
+        indptr = np.cumsum([0, *(len(c) for c in cols)])
+        return csr_matrix((data, indices, indptr), shape=(len(cols), len(position))), objects
+
+    @property
+    def rows(self) -> list[tuple[str, int | None]]:
+        """What each entry of :attr:`Metrics.voltages` is: ``(node mRID, phase 1/2/3)``, phase
+        ``None`` for a balanced result."""
+        return list(self._layout[0]) if self._layout else []
 
     @property
     def node_ids(self) -> list[str]:
-        return list(self._layout[0]) if self._layout else []
+        return [node for node, _ in self.rows]
+
+
+_PHASES = re.compile(r"A|B|C")
+_PHASE_NUMBER = {"A": 1, "B": 2, "C": 3}
 
 
 def _sources(model: NetworkModel) -> list[Any]:

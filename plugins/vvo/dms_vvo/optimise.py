@@ -4,7 +4,8 @@ Each iteration:
 
 1. **Sensitivities** by finite differences with the real power flow: every control is moved by
    one step (taps, capacitor sections) or by 10 % of its range (inverter Q), giving the change
-   of every monitored node voltage, every branch loading, the losses and the CVR demand.
+   of every monitored node voltage (every node and live phase on a multi-phase result), every
+   branch loading, the losses and the CVR demand.
 2. **MILP** (``scipy.optimize.milp``, HiGHS): minimise the linearised objective plus a small
    cost per tap/capacitor operation, subject to the linearised voltage band and loading limit
    (with slack variables priced far above any objective, so an infeasible case returns the

@@ -185,42 +185,120 @@ def test_tap_operations_per_day_limit_the_moves():
             assert used + abs(round(s["after"] - s["before"])) <= 2
 
 
+def _in_band(m) -> bool:
+    return m.violation(0.95, 1.05, np.inf, 0.0) <= 1e-9
+
+
+def _best_fixed_setting(evaluate, set_hour, shape):
+    """The best *fixed* regulator taps and capacitor states for the whole day, searched with the
+    power flow: every tap common to the three regulators (full range) and both capacitors' states,
+    then each regulator on its own within ±2 steps of the best common tap (125 × 4 settings).
+    A setting must keep 0.95-1.05 pu on every node and phase in the lightest and in the most
+    loaded hour (the loads follow one shape: the highest voltages come with the lightest load,
+    the lowest with the peak); if no setting does, the peak hours it cannot hold are given up
+    one at a time, from the highest load down. Among the settings found, the lowest day losses
+    (every hour solved). Returns (setting, hours given up, settings solved)."""
+    controls = evaluate.controls
+    taps = [i for i, c in enumerate(controls) if c.kind == "tap"]
+    caps = [i for i, c in enumerate(controls) if c.kind == "capacitor"]
+    lows, highs = [int(c.low) for c in controls], [int(c.high) for c in controls]
+    by_load = [int(h) for h in np.argsort(-shape, kind="stable")]
+    light = by_load[-1]
+    solved: dict[tuple[tuple[int, ...], int], object] = {}
+
+    def metrics(setting, hour):
+        key = (setting, hour)
+        if key not in solved:
+            set_hour(shape[hour])
+            solved[key] = evaluate(np.array(setting, dtype=float))
+        return solved[key]
+
+    def settings(tap_values):
+        for values in tap_values:
+            for states in itertools.product(*(range(lows[i], highs[i] + 1) for i in caps)):
+                setting = [0] * len(controls)
+                for i, v in zip(taps, values, strict=True):
+                    setting[i] = v
+                for i, v in zip(caps, states, strict=True):
+                    setting[i] = v
+                yield tuple(setting)
+
+    common = [(t,) * len(taps) for t in range(max(lows[i] for i in taps), min(highs[i] for i in taps) + 1)]
+    for given_up in range(len(shape) - 1):
+        peak = by_load[given_up]
+
+        def excess(setting):  # the peak first: it rejects most settings with one power flow
+            return sum(metrics(setting, h).violation(0.95, 1.05, np.inf, 0.0) for h in (peak, light))
+
+        centre = min(settings(common), key=excess)
+        window = itertools.product(*(range(max(lows[i], centre[i] - 2), min(highs[i], centre[i] + 2) + 1) for i in taps))
+        found = [s for s in settings(window) if _in_band(metrics(s, peak)) and _in_band(metrics(s, light))]
+        if found:
+            best = min(found, key=lambda s: sum(metrics(s, h).losses_mw for h in range(len(shape))))
+            return best, by_load[:given_up], len(solved)
+    raise AssertionError("no fixed setting keeps the band even in the lightest hour")
+
+
 def test_ieee13_over_a_day_of_simbench_profiles():
-    """The IEEE 13-node feeder through 24 hourly operating points (SimBench H0 shape, peak = the
-    published loads): VVO against the published regulator taps and capacitors."""
+    """The IEEE 13-node feeder (OpenDSS; its loads constant PQ, Z and I as published) through 24
+    hourly operating points (SimBench H0 shape of 2016-12-14, peak = the published loads): the
+    VVO (losses; CVR) hour by hour against the published regulator taps and capacitors and
+    against the best fixed taps and capacitor states a planner would set for the day."""
     from dms_forecast.profiles import load_profiles
+    from dms_kernel.model import EnergyConsumerPhase
     from dms_opendss.plugin import dms_load_model
 
     day = load_profiles(("H0-A",)).loc["2016-12-14"].resample("1h").mean()["H0-A"]
     shape = (day / day.max()).to_numpy()
     model = dms_load_model("ieee13", ".")
-    loads = [e for e in model.of_type(EnergyConsumer)]
-    from dms_kernel.model import EnergyConsumerPhase
+    loads = [*model.of_type(EnergyConsumer), *model.of_type(EnergyConsumerPhase)]
+    nominal = {o.mrid: (o.p_mw, o.q_mvar) for o in loads}
 
-    phases = model.of_type(EnergyConsumerPhase)
-    nominal = {o.mrid: (o.p_mw, o.q_mvar) for o in [*loads, *phases]}
-    fixed_losses = vvo_losses = fixed_demand = cvr_demand = 0.0
-    fixed_bad = vvo_bad = 0
-    for factor in shape:
-        for obj in [*loads, *phases]:
+    def set_hour(factor):
+        for obj in loads:
             p, q = nominal[obj.mrid]
             obj.p_mw, obj.q_mvar = p * factor, q * factor
-        controls = find_controls(model)
-        evaluate = Evaluator(model, controls, solver="opendss")
-        base = evaluate(evaluate.current())
+
+    controls = find_controls(model)
+    assert [c.kind for c in controls].count("tap") == 3 and [c.kind for c in controls].count("capacitor") == 2
+    evaluate = Evaluator(model, controls, solver="opendss")
+    published = evaluate.current()
+    fixed, given_up, searched = _best_fixed_setting(evaluate, set_hour, shape)
+
+    rows = []  # per hour: published, best fixed, VVO losses, VVO CVR
+    for hour, factor in enumerate(shape):
+        set_hour(factor)
         losses = optimise(Evaluator(model, controls, solver="opendss"), Problem(objective="losses"))
         cvr = optimise(Evaluator(model, controls, solver="opendss"), Problem(objective="cvr"))
-        fixed_losses += base.losses_mw
-        vvo_losses += losses.best.losses_mw
-        fixed_demand += base.demand_mw
-        cvr_demand += cvr.best.demand_mw
-        fixed_bad += base.violation(0.95, 1.05, np.inf, 0.0) > 1e-9
-        vvo_bad += losses.best.violation(0.95, 1.05, np.inf, 0.0) > 1e-9
-    print(f"\nIEEE 13 day: hours outside 0.95-1.05 pu {fixed_bad} -> {vvo_bad}; losses {fixed_losses:.3f} -> {vvo_losses:.3f} MWh "
-          f"({100 * (1 - vvo_losses / fixed_losses):.1f} % less); CVR demand {fixed_demand:.2f} -> {cvr_demand:.2f} MWh "
-          f"({100 * (1 - cvr_demand / fixed_demand):.2f} % less, load model P0*V^1)")
-    assert fixed_bad > 0 and vvo_bad == 0
-    # the published taps keep 1.0625 pu behind the regulators: lowering them into the band costs
-    # a little loss (lower voltage, higher current); the band comes first
-    assert vvo_losses <= 1.01 * fixed_losses
-    assert cvr_demand < 0.95 * fixed_demand
+        rows.append((evaluate(published), evaluate(np.array(fixed, dtype=float)), losses.best, cvr.best, hour))
+    set_hour(1.0)
+
+    def day(column, what):
+        return sum(getattr(r[column], what) for r in rows)
+
+    def outside(column):
+        return sum(not _in_band(r[column]) for r in rows)
+
+    names = ", ".join(f"{c.name} {v:g}" for c, v in zip(controls, fixed, strict=True))
+    print(f"\nIEEE 13 day (loss MWh / hours outside 0.95-1.05 pu on any node and phase / demand P0*V^1 MWh):"
+          f"\n  published taps and capacitors  {day(0, 'losses_mw'):.4f} / {outside(0):2d} / {day(0, 'demand_mw'):.2f}"
+          f"\n  best fixed setting ({names}; {searched} settings x hours solved)"
+          f"\n                                 {day(1, 'losses_mw'):.4f} / {outside(1):2d} / {day(1, 'demand_mw'):.2f}"
+          f"  (no fixed setting holds the band in hours {sorted(given_up)})"
+          f"\n  VVO losses, hourly             {day(2, 'losses_mw'):.4f} / {outside(2):2d} / {day(2, 'demand_mw'):.2f}"
+          f"  ({100 * (1 - day(2, 'losses_mw') / day(1, 'losses_mw')):.2f} % less loss than the best fixed setting)"
+          f"\n  VVO CVR, hourly                {day(3, 'losses_mw'):.4f} / {outside(3):2d} / {day(3, 'demand_mw'):.2f}"
+          f"  ({100 * (1 - day(3, 'demand_mw') / day(1, 'demand_mw')):.2f} % less demand than the best fixed setting)")
+    # the published taps hold 1.0625-1.069 pu behind the regulators all day
+    assert outside(0) == 24
+    # no fixed setting holds the band all day (the day's swing of phase C at 611 is wider than
+    # the band): it fails exactly in the hours given up, the VVO holds it in every hour
+    assert outside(1) == len(given_up) and outside(2) == 0 and outside(3) == 0
+    # in every hour the fixed setting keeps the band, it is a candidate of the VVO's hourly
+    # problem: the VVO's losses are not higher (up to the power flow's tolerance)
+    for published_m, fixed_m, vvo_m, _, hour in rows:
+        if _in_band(fixed_m):
+            assert vvo_m.losses_mw <= fixed_m.losses_mw * (1 + 1e-4), hour
+    # and over the day strictly lower, also counting the hours the fixed setting cannot hold
+    assert day(2, "losses_mw") < day(1, "losses_mw")
+    assert day(3, "demand_mw") < day(1, "demand_mw") and day(3, "demand_mw") < day(0, "demand_mw")
