@@ -186,33 +186,42 @@ def results_data(net: PgmNetwork, output: Mapping[ComponentType, np.ndarray]) ->
         vm, va, u_kv = np.concatenate([vm, vm_a]), np.concatenate([va, va_a]), np.concatenate([u_kv, ukv_a])
     va[np.isnan(vm)] = np.nan
 
-    losses_p = losses_q = 0.0
-    scale = (1.0 if asym else 1.0 / 3.0) / 1e6
-    blocks = []  # per component: the branch columns as rows of one array (one repeat per component)
+    # branch columns of all components joined first, so each quantity costs one numpy call per cycle
+    parts: dict[str, list[np.ndarray]] = {"i": [], "p_from": [], "q_from": [], "p_to": [], "q_to": [], "loading": []}
     for component in (*_BRANCHES, C.three_winding_transformer):
         if component not in output:
             continue
         out = output[component]
         if component == C.three_winding_transformer:
-            p_from, q_from = out["p_1"], out["q_1"]
-            p_to, q_to = out["p_2"] + out["p_3"], out["q_2"] + out["q_3"]
-            current = np.maximum(np.maximum(out["i_1"], out["i_2"]), out["i_3"])
+            parts["p_from"].append(out["p_1"])
+            parts["q_from"].append(out["q_1"])
+            parts["p_to"].append(out["p_2"] + out["p_3"])
+            parts["q_to"].append(out["q_2"] + out["q_3"])
+            parts["i"].append(np.maximum(np.maximum(out["i_1"], out["i_2"]), out["i_3"]))
         else:
-            p_from, q_from, p_to, q_to = out["p_from"], out["q_from"], out["p_to"], out["q_to"]
-            current = np.maximum(out["i_from"], out["i_to"])
-        losses_p += float(np.sum(p_from) + np.sum(p_to)) / 1e6
-        losses_q += float(np.sum(q_from) + np.sum(q_to)) / 1e6
-        loading = out["loading"] * 100.0
+            for name in ("p_from", "q_from", "p_to", "q_to"):
+                parts[name].append(out[name])
+            parts["i"].append(np.maximum(out["i_from"], out["i_to"]))
+        parts["loading"].append(out["loading"])
+    blocks = []
+    losses_p = losses_q = 0.0
+    if parts["i"]:
+        joined = {name: arrays[0] if len(arrays) == 1 else np.concatenate(arrays) for name, arrays in parts.items()}
+        p_from, q_from, p_to, q_to = joined["p_from"], joined["q_from"], joined["p_to"], joined["q_to"]
+        losses_p = float((p_from + p_to).sum()) / 1e6
+        losses_q = float((q_from + q_to).sum()) / 1e6
+        scale = (1.0 if asym else 1.0 / 3.0) / 1e6
+        loading = joined["loading"] * 100.0
         if asym:
             blocks.append(np.stack([
-                current.ravel() / 1e3, (p_from * scale).ravel(), (q_from * scale).ravel(),
+                joined["i"].ravel() / 1e3, (p_from * scale).ravel(), (q_from * scale).ravel(),
                 (p_to * scale).ravel(), (q_to * scale).ravel(), np.repeat(loading, 3),
             ]))
         else:
-            blocks.append(np.repeat(np.stack([current / 1e3, p_from * scale, q_from * scale, p_to * scale, q_to * scale, loading]), 3, axis=1))
+            blocks.append(np.repeat(np.stack([joined["i"] / 1e3, p_from * scale, q_from * scale, p_to * scale, q_to * scale, loading]), 3, axis=1))
     if net.absorbed:
         blocks.append(np.stack([extra[name] for name in _FLOW_COLUMNS]))
-    table = np.concatenate(blocks, axis=1) if blocks else np.zeros((len(_FLOW_COLUMNS), 0))
+    table = (blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=1)) if blocks else np.zeros((len(_FLOW_COLUMNS), 0))
     branches: dict[str, Any] = dict(static.branches)
     branches.update(zip(_FLOW_COLUMNS, table, strict=True))
     return power_flow_data(
