@@ -3,7 +3,10 @@
 Its ``run`` is a durable JetStream consumer of ``meas.<source>``: every batch the active
 front-end published goes through the kernel's own :class:`SourceContext` (ownership checks,
 point database, change detection, sinks), then is acknowledged — a restarted core resumes
-after the last acknowledged batch. ``select``/``operate`` are NATS requests on
+after the last acknowledged batch. For throughput, the batches of one fetch (up to
+``fetch_batch``) are checked one by one and then ingested as one point-database update (split
+where a point repeats, so no change is lost for the sinks), and acknowledged with one ack
+(``AckPolicy.ALL``: the last message acknowledges the ones before). ``select``/``operate`` are NATS requests on
 ``cmd.<source>``, answered by the front-end that holds the group's lease.
 """
 
@@ -30,7 +33,7 @@ from dms_hookspecs import (
     SourceContext,
 )
 
-from .schema import SchemaError, decode_event, decode_ingest, encode_command_request, points_digest, token
+from .schema import IngestBatch, SchemaError, decode_event, decode_ingest, encode_command_request, points_digest, token
 
 if TYPE_CHECKING:
     from .bus import NatsBus
@@ -82,7 +85,7 @@ class RemoteSource(Source):
         digest = points_digest(names)
         config = ConsumerConfig(
             durable_name=self.durable,
-            ack_policy=AckPolicy.EXPLICIT,
+            ack_policy=AckPolicy.ALL,  # one ack per fetch: the last message acknowledges the ones before
             deliver_policy=DeliverPolicy.ALL,
             ack_wait=bus.settings["ack_wait_s"],
             max_ack_pending=max(bus.settings["fetch_batch"] * 4, 1024),
@@ -110,6 +113,9 @@ class RemoteSource(Source):
 
     async def _pull(self, subscription, stopping: asyncio.Event, context: SourceContext, numbers: np.ndarray, digest: int) -> None:  # noqa: ANN001
         batch = self._bus.settings["fetch_batch"]
+        info = await subscription.consumer_info()
+        ack_all = info.config.ack_policy == AckPolicy.ALL  # a consumer created by an older version acks each
+        merge = _Merge(numbers.size)
         while not stopping.is_set():
             try:
                 messages = await subscription.fetch(batch=batch, timeout=1.0)
@@ -120,16 +126,25 @@ class RemoteSource(Source):
                 await asyncio.sleep(0.5)
                 continue
             for message in messages:
-                self._ingest(message.data, context, numbers, digest)
-                await message.ack()
+                accepted = self._accept(message.data, context, numbers.size, digest)
+                if accepted is not None and not merge.add(accepted):
+                    self._publish(context, numbers, merge.take())
+                    merge.add(accepted)
+            self._publish(context, numbers, merge.take())
+            if ack_all:
+                await messages[-1].ack()
+            else:
+                for message in messages:
+                    await message.ack()
 
-    def _ingest(self, data: bytes, context: SourceContext, numbers: np.ndarray, digest: int) -> None:
+    def _accept(self, data: bytes, context: SourceContext, size: int, digest: int) -> IngestBatch | None:
+        """Decode and check one message; the batch to ingest, or ``None`` (counted)."""
         try:
             batch = decode_ingest(data)
         except SchemaError as exc:
             self.counters["rejected"] += 1
             context.log.error("source %r: dropped a message from the front-end: %s", self.name, exc)
-            return
+            return None
         if batch.digest != digest or batch.source != self.name:
             self.counters["rejected"] += 1
             if not self._mismatch_alarmed:
@@ -139,30 +154,41 @@ class RemoteSource(Source):
                     "(deployment files differ); its batches are dropped",
                     AlarmPriority.HIGH, source=self.name, category="config-mismatch",
                 ))
-            return
+            return None
         if batch.term < self._term:
             self.counters["fenced"] += 1
-            return
+            return None
         self._term = batch.term
         key = batch.key
         if key in self._recent:
             self.counters["duplicates"] += 1
-            return
+            return None
         self._remember(key)
-        if batch.offsets.size and (batch.offsets.min() < 0 or batch.offsets.max() >= numbers.size):
+        if batch.offsets.size and (batch.offsets.min() < 0 or batch.offsets.max() >= size):
             self.counters["rejected"] += 1
             context.log.error("source %r: batch %s names points outside the source's list; dropped", self.name, key)
-            return
+            return None
         if batch.seq < self._last_seq.get(batch.instance, 0):
             self.counters["reordered"] += 1
             context.log.warning("source %r: batch %s arrived after a later one of its front-end", self.name, key)
         else:
             self._last_seq[batch.instance] = batch.seq
-        context.publish(MeasurementBatch(
-            self.name, numbers[batch.offsets], batch.values, batch.quality, batch.source_time, batch.receive_time
-        ))
         self.counters["ingested"] += 1
         self.ingested_keys.append(key)
+        return batch
+
+    def _publish(self, context: SourceContext, numbers: np.ndarray, batches: list[IngestBatch]) -> None:
+        if not batches:
+            return
+        if len(batches) == 1:
+            (batch,) = batches
+            offsets, values, quality, source_time = batch.offsets, batch.values, batch.quality, batch.source_time
+        else:
+            offsets = np.concatenate([batch.offsets for batch in batches])
+            values = np.concatenate([batch.values for batch in batches])
+            quality = np.concatenate([batch.quality for batch in batches])
+            source_time = np.concatenate([batch.source_time for batch in batches])
+        context.publish(MeasurementBatch(self.name, numbers[offsets], values, quality, source_time, batches[-1].receive_time))
 
     def _remember(self, key: str) -> None:
         self._recent.add(key)
@@ -204,3 +230,26 @@ class RemoteSource(Source):
 
     async def close(self) -> None:
         await asyncio.sleep(0)
+
+
+class _Merge:
+    """Consecutive batches of one fetch merged into one point-database update (its fixed cost
+    is per update), as long as no point repeats: a repeated point would lose its earlier value
+    for the sinks, so such a batch starts the next merge."""
+
+    def __init__(self, size: int) -> None:
+        self._seen = np.zeros(size, dtype=np.bool_)
+        self._batches: list[IngestBatch] = []
+
+    def add(self, batch: IngestBatch) -> bool:
+        if self._batches and self._seen[batch.offsets].any():
+            return False
+        self._seen[batch.offsets] = True
+        self._batches.append(batch)
+        return True
+
+    def take(self) -> list[IngestBatch]:
+        batches, self._batches = self._batches, []
+        for batch in batches:
+            self._seen[batch.offsets] = False
+        return batches
