@@ -174,11 +174,13 @@ class PgmNetwork:
             data[component] = array
         return data
 
-    def update(self, model: NetworkModel | None = None, skip: Sequence[ComponentType] = ()) -> None:
+    def update(self, model: NetworkModel | None = None, skip: Sequence[ComponentType] = (), push: bool = True) -> dict[ComponentType, np.ndarray]:
         """Push loads, generation, switch/equipment states, taps, source voltages and shunts into the model.
 
         ``skip``: components not to push (state estimation ignores the specified load and
-        generator powers: its sensors say what they are).
+        generator powers: its sensors say what they are). Returns the update dataset; with
+        ``push=False`` the caller must pass it to ``self.model.update`` itself (e.g. merged with
+        its sensor update: one call instead of two).
 
         Only what changed since the last push is sent: an attribute whose values are all
         unchanged is left empty (null: "keep") in the update dataset, a component without
@@ -204,13 +206,14 @@ class PgmNetwork:
                 for attribute in changed:
                     array[attribute] = values[attribute]
                 data[component] = array
-        if data:
+        if data and push:
             self.model.update(update_data=data)
         self._pushed = current
         if C.line in current:
             self.line_status = (current[C.line]["from_status"], current[C.line]["to_status"])
         if self.absorbed:
             self.absorbed_closed = _switches_closed(self._absorbed_switches, self._absorbed_terminals).astype(bool)
+        return data
 
 
 def _same(old: np.ndarray, new: np.ndarray) -> bool:

@@ -102,6 +102,7 @@ class _Entry:
         self.symmetric = symmetric
         self.lock = threading.Lock()
         self.last_update: dict[ComponentType, np.ndarray] = {}  #: the sensor update dataset of the last solve
+        self.pending: dict[ComponentType, np.ndarray] = {}  #: network changes not yet pushed (go with the next sensor update)
         self.plan = plan = MeasurementPlan(model, point_names)
         net: PgmNetwork = to_pgm(model, asymmetric=not symmetric)
         self.net = net
@@ -360,7 +361,8 @@ class PgmEstimator:
             if method_name == "auto":  # Newton-Raphson (exact WLS) unless current magnitudes need iterative linear
                 currents = len(entry.bi_rows) and usable is not None and bool(usable[entry.bi_rows].any())
                 method_name = "iterative_linear" if currents else "newton_raphson"
-            entry.net.update(model, skip=_APPLIANCES)
+            # the network's changes go to power-grid-model with the first sensor update (one call)
+            entry.pending = entry.net.update(model, skip=_APPLIANCES, push=False)
             if values is None or usable is None:
                 values, usable = np.zeros(len(entry.plan.rows)), np.zeros(len(entry.plan.rows), dtype=bool)
             try:
@@ -369,6 +371,10 @@ class PgmEstimator:
                 return StudyResult(STUDY, SOLVER, False, {"unobservable": True}, f"not observable: {exc}", started, time.time())
             except PowerGridError as exc:
                 return StudyResult(STUDY, SOLVER, False, {}, f"power-grid-model {method_name} estimation failed: {type(exc).__name__}: {exc}", started, time.time())
+            finally:
+                if entry.pending:  # not solved (e.g. unobservable): the model must still get the changes
+                    entry.net.model.update(update_data=entry.pending)
+                    entry.pending = {}
         return StudyResult(STUDY, SOLVER, True, data, message, started, time.time())
 
     # -- one estimate ----------------------------------------------------------------------
@@ -453,6 +459,9 @@ class PgmEstimator:
             outputs[C.three_winding_transformer] = ["p_1", "q_1", "p_2", "q_2", "p_3", "q_3", "i_1", "i_2", "i_3", "loading"]
         for component in entry.sensor_types:
             outputs[component] = list(_RESIDUALS[component])
+        if entry.pending:
+            update = {**entry.pending, **update}
+            entry.pending = {}
         entry.net.model.update(update_data=update)  # the sensors keep these values: a permanent update, no batch
         entry.last_update = update
         output = entry.net.model.calculate_state_estimation(
