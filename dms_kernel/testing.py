@@ -14,27 +14,42 @@ without configuration::
         async with kernel:
             ...
 
-Every kernel has its own plugin manager: nothing leaks between tests.
+Every kernel has its own plugin manager: nothing leaks between tests. A test that feeds values
+itself subclasses :class:`PublishingSource` and registers it with :func:`source_plugin`.
 """
 
 from __future__ import annotations
 
+import abc
+import asyncio
 import os
 import textwrap
+import time
 import tomllib
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import attrs
+import numpy as np
 import pytest
+
+from dms_hookspecs import MeasurementBatch, PointSpec, Source, SourceContext, hookimpl
 
 from .config import Deployment, parse_deployment
 from .host import PluginHost
 from .kernel import Kernel
 
-__all__ = ["HookCall", "HookRecorder", "make_kernel", "KernelFactory", "build_kernel"]
+__all__ = [
+    "HookCall",
+    "HookRecorder",
+    "make_kernel",
+    "KernelFactory",
+    "build_kernel",
+    "PublishingSource",
+    "source_plugin",
+]
 
 
 @attrs.frozen
@@ -106,6 +121,84 @@ def build_kernel(
 
 
 KernelFactory = Callable[..., Kernel]
+
+
+class PublishingSource(Source):
+    """A source the test drives: it declares :meth:`declare_points` and publishes what the test
+    hands to :meth:`publish` (good quality, stamped now).
+
+    Each subclass keeps its instances by source name in its own ``instances``::
+
+        class ScadaSource(PublishingSource):
+            def declare_points(self):
+                return measurement_points(my_model())
+
+        kernel = make_kernel(source_plugin("scada", ScadaSource), deployment=...)
+        async with kernel:
+            source = await ScadaSource.running("scada")
+            source.publish({"T1/P": 12.5})
+    """
+
+    instances: ClassVar[dict[str, Any]] = {}
+    context: SourceContext
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.instances = {}
+
+    def __init__(self, name: str, settings: Mapping[str, Any]) -> None:
+        super().__init__(name, settings)
+        self.specs = self.declare_points()
+        self.ready = asyncio.Event()
+        type(self).instances[name] = self
+
+    @abc.abstractmethod
+    def declare_points(self) -> Sequence[PointSpec]:
+        """The points of this source (``self.settings`` holds its validated settings)."""
+
+    def points(self) -> Sequence[PointSpec]:
+        return self.specs
+
+    async def run(self, context: SourceContext) -> None:
+        self.context = context
+        self.ready.set()
+        await asyncio.Event().wait()
+
+    @classmethod
+    async def running(cls, name: str) -> Self:
+        """The instance named ``name``, once the kernel runs it (it may then :meth:`publish`)."""
+        source = cls.instances[name]
+        await source.ready.wait()
+        return source
+
+    def publish(self, values: Mapping[str, float]) -> None:
+        """Publish ``{point name: value}`` as one batch."""
+        names = list(values)
+        numbers = np.asarray(self.context.point_numbers(names))
+        count = len(names)
+        self.context.publish(
+            MeasurementBatch(
+                self.name,
+                numbers,
+                np.array([values[n] for n in names], float),
+                np.zeros(count, np.uint16),
+                np.full(count, time.time()),
+            )
+        )
+
+
+def source_plugin(type_name: str, source_type: type[Source]) -> type:
+    """A plugin (for ``make_kernel``) that registers ``source_type`` as source type ``type_name``;
+    its name is ``<type_name>_source``."""
+
+    class plugin:  # noqa: N801 - a plugin object named like a module
+        @staticmethod
+        @hookimpl
+        def dms_add_source_types(registry: Any) -> None:
+            registry.add(type_name, source_type)
+
+    plugin.__name__ = plugin.__qualname__ = f"{type_name}_source"
+    return plugin
 
 
 @pytest.fixture

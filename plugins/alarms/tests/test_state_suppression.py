@@ -10,49 +10,25 @@ import asyncio
 import time
 
 import dms_pandapower.plugin
-import numpy as np
 from dms_pandapower.examples import load_example
 
 import dms_alarms.plugin
 from dms_alarms import IsaState, manager_for
-from dms_hookspecs import Alarm, AlarmPriority, AlarmState, MeasurementBatch, PointId, Source, hookimpl
+from dms_hookspecs import Alarm, AlarmPriority, AlarmState, PointId, hookimpl
 from dms_kernel.model.scada import add_scada_measurements, measurement_points
+from dms_kernel.testing import PublishingSource, source_plugin
 
 
-class ScadaSource(Source):
+class ScadaSource(PublishingSource):
     """Declares the standard SCADA points of the CIGRE MV network; the test publishes values."""
 
-    instances: dict[str, ScadaSource] = {}
-
-    def __init__(self, name, settings):
-        super().__init__(name, settings)
+    def declare_points(self):
         model = load_example("cigre_mv")
         add_scada_measurements(model)
-        self.specs = measurement_points(model)
-        self.ready = asyncio.Event()
-        ScadaSource.instances[name] = self
-
-    def points(self):
-        return self.specs
-
-    async def run(self, context):
-        self.context = context
-        self.ready.set()
-        await asyncio.Event().wait()
-
-    def publish(self, values: dict[str, float]):
-        names = list(values)
-        numbers = np.asarray(self.context.point_numbers(names))
-        self.context.publish(
-            MeasurementBatch(self.name, numbers, np.array([values[n] for n in names], float), np.zeros(len(names), np.uint16), np.full(len(names), time.time()))
-        )
+        return measurement_points(model)
 
 
-class scada_plugin:  # noqa: N801
-    @staticmethod
-    @hookimpl
-    def dms_add_source_types(registry):
-        registry.add("scada", ScadaSource)
+scada_plugin = source_plugin("scada", ScadaSource)
 
 
 DEPLOYMENT = """
@@ -88,8 +64,7 @@ def bad_data(point):
 async def test_alarms_downstream_of_an_open_breaker_are_suppressed_and_released(make_kernel):
     kernel = make_kernel(("pandapower", dms_pandapower.plugin), ("alarms", dms_alarms.plugin), scada_plugin, deployment=DEPLOYMENT)
     async with kernel:
-        source = ScadaSource.instances["scada"]
-        await source.ready.wait()
+        source = await ScadaSource.running("scada")
         alarms = manager_for(kernel)
         source.publish({f"{s}/Pos": 2 for s in SWITCHES} | {"PV_4/P": 0.02, "Trafo_0-12/P": 10.0})
         kernel.emit(bad_data("PV_4/P"))  # on the feeder behind switch_6
@@ -130,8 +105,7 @@ async def test_state_changes_are_emitted_for_the_historian(make_kernel):
     deployment = DEPLOYMENT + '\n[[sinks]]\nname = "log"\ntype = "list"\n'
     kernel = make_kernel(("pandapower", dms_pandapower.plugin), ("alarms", dms_alarms.plugin), scada_plugin, sink_plugin, deployment=deployment)
     async with kernel:
-        source = ScadaSource.instances["scada"]
-        await source.ready.wait()
+        source = await ScadaSource.running("scada")
         alarms = manager_for(kernel)
         source.publish({f"{s}/Pos": 2 for s in SWITCHES})
         kernel.emit(bad_data("PV_4/P"))

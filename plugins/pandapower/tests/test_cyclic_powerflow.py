@@ -4,60 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 
 import dms_limits.plugin
 import dms_pandapower.plugin
-import numpy as np
 from dms_pandapower.examples import load_example
 
-from dms_hookspecs import Alarm, AlarmState, MeasurementBatch, Source, StudyResult, TopologyChanged, hookimpl
+from dms_hookspecs import Alarm, AlarmState, StudyResult, TopologyChanged
 from dms_kernel.model.results import rows
 from dms_kernel.model.scada import add_scada_measurements, measurement_points
+from dms_kernel.testing import PublishingSource, source_plugin
+from plugins_for_tests import test_types
 
 
-class ScadaSource(Source):
+class ScadaSource(PublishingSource):
     """Declares the standard SCADA points of an example network; the test publishes values."""
 
-    instances: dict[str, ScadaSource] = {}
-
-    def __init__(self, name, settings):
-        super().__init__(name, settings)
+    def declare_points(self):
         model = load_example("cigre_mv")
         add_scada_measurements(model)
-        self.specs = measurement_points(model)
-        self.ready = asyncio.Event()
-        ScadaSource.instances[name] = self
-
-    def points(self):
-        return self.specs
-
-    async def run(self, context):
-        self.context = context
-        self.ready.set()
-        await asyncio.Event().wait()
-
-    def publish(self, values: dict[str, float]):
-        names = list(values)
-        numbers = np.asarray(self.context.point_numbers(names))
-        now = time.time()
-        self.context.publish(
-            MeasurementBatch(self.name, numbers, np.array([values[n] for n in names], float), np.zeros(len(names), np.uint16), np.full(len(names), now))
-        )
+        return measurement_points(model)
 
 
-class scada_plugin:  # noqa: N801
-    @staticmethod
-    @hookimpl
-    def dms_add_source_types(registry):
-        registry.add("scada", ScadaSource)
-
-    @staticmethod
-    @hookimpl
-    def dms_add_sink_types(registry):
-        from plugins_for_tests import ListSink
-
-        registry.add("list", ListSink)
+scada_plugin = source_plugin("scada", ScadaSource)
 
 
 DEPLOYMENT = """
@@ -83,12 +51,11 @@ def trafo_p(result: StudyResult) -> float:
 
 
 async def test_measurements_drive_the_power_flow(make_kernel):
-    kernel = make_kernel(("pandapower", dms_pandapower.plugin), ("limits", dms_limits.plugin), scada_plugin, deployment=DEPLOYMENT)
+    kernel = make_kernel(("pandapower", dms_pandapower.plugin), ("limits", dms_limits.plugin), scada_plugin, test_types, deployment=DEPLOYMENT)
     async with kernel:
         assert len(kernel.live.bindings) == 22  # the source serves no smart meters: those loads stay pseudo-loads
         assert {m.measurement_type for m in kernel.live.unbound} == {"ThreePhaseActivePower"}
-        source = ScadaSource.instances["scada"]
-        await source.ready.wait()
+        source = await ScadaSource.running("scada")
         results = {}
         for head_mw in (20.0, 30.0):
             source.publish({**NO_PV, "Trafo_0-1/P": head_mw / 2, "Trafo_0-12/P": head_mw / 2, "external_grid_0/U": 110.0})
@@ -101,10 +68,9 @@ async def test_measurements_drive_the_power_flow(make_kernel):
 
 
 async def test_opening_a_breaker_publishes_topology_and_deenergises_in_the_result(make_kernel):
-    kernel = make_kernel(("pandapower", dms_pandapower.plugin), scada_plugin, deployment=DEPLOYMENT)
+    kernel = make_kernel(("pandapower", dms_pandapower.plugin), scada_plugin, test_types, deployment=DEPLOYMENT)
     async with kernel:
-        source = ScadaSource.instances["scada"]
-        await source.ready.wait()
+        source = await ScadaSource.running("scada")
         source.publish({**NO_PV, "Trafo_0-1/P": 10.0, "Trafo_0-12/P": 10.0, "switch_6/Pos": 2, "switch_7/Pos": 2})
         before = await kernel.run_study("power_flow")
         source.publish({"switch_6/Pos": 1})  # feeder breaker opens (IEC 61850 DPS 1 = off)
@@ -124,10 +90,9 @@ async def test_opening_a_breaker_publishes_topology_and_deenergises_in_the_resul
 
 
 async def test_overload_raises_and_clears_limit_alarms(make_kernel):
-    kernel = make_kernel(("pandapower", dms_pandapower.plugin), ("limits", dms_limits.plugin), scada_plugin, deployment=DEPLOYMENT)
+    kernel = make_kernel(("pandapower", dms_pandapower.plugin), ("limits", dms_limits.plugin), scada_plugin, test_types, deployment=DEPLOYMENT)
     async with kernel:
-        source = ScadaSource.instances["scada"]
-        await source.ready.wait()
+        source = await ScadaSource.running("scada")
         source.publish({**NO_PV, "Trafo_0-1/P": 45.0, "Trafo_0-12/P": 45.0})
         heavy = await kernel.run_study("power_flow")
         source.publish({"Trafo_0-1/P": 5.0, "Trafo_0-12/P": 5.0})

@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 from dms_pandapower.examples import load_example
 
-from dms_hookspecs import Alarm, MeasurementBatch, Setting, SettingsSchema, Source, Validity, hookimpl
+from dms_hookspecs import Alarm, Setting, SettingsSchema, Validity, hookimpl
 from dms_kernel.model.scada import measurement_points
+from dms_kernel.testing import PublishingSource, source_plugin
 
 sys.path.insert(0, str(Path(__file__).parent))
 from se_cases import case, equip, noisy, sigma_of, true_values, true_voltages  # noqa: E402
@@ -26,39 +27,16 @@ from se_cases import case, equip, noisy, sigma_of, true_values, true_voltages  #
 REPORT: dict[str, dict[str, float]] = {}
 
 
-class EquippedSource(Source):
-    settings_schema = SettingsSchema((Setting("model", str, "cigre_mv"),))
+class EquippedSource(PublishingSource):
     """Declares the measurement points of an equipped example network; the test publishes values."""
 
-    instances: dict[str, EquippedSource] = {}
+    settings_schema = SettingsSchema((Setting("model", str, "cigre_mv"),))
 
-    def __init__(self, name, settings):
-        super().__init__(name, settings)
-        self.specs = measurement_points(equip(load_example(settings["model"])))
-        self.ready = asyncio.Event()
-        EquippedSource.instances[name] = self
-
-    def points(self):
-        return self.specs
-
-    async def run(self, context):
-        self.context = context
-        self.ready.set()
-        await asyncio.Event().wait()
-
-    def publish(self, values: dict[str, float]):
-        names = list(values)
-        numbers = np.asarray(self.context.point_numbers(names))
-        self.context.publish(
-            MeasurementBatch(self.name, numbers, np.array([values[n] for n in names], float), np.zeros(len(names), np.uint16), np.full(len(names), time.time()))
-        )
+    def declare_points(self):
+        return measurement_points(equip(load_example(self.settings["model"])))
 
 
-class source_plugin:  # noqa: N801
-    @staticmethod
-    @hookimpl
-    def dms_add_source_types(registry):
-        registry.add("test", EquippedSource)
+scada_plugin = source_plugin("test", EquippedSource)
 
 
 def deployment(model: str) -> str:
@@ -87,7 +65,7 @@ def model_plugin(name):
 def make(make_kernel, name):
     import dms_pandapower.plugin
 
-    return make_kernel(("se", dms_se.plugin), ("pandapower", dms_pandapower.plugin), model_plugin(name), source_plugin, deployment=deployment(name))
+    return make_kernel(("se", dms_se.plugin), ("pandapower", dms_pandapower.plugin), model_plugin(name), scada_plugin, deployment=deployment(name))
 
 
 def with_statuses(values: dict[str, float], twin) -> dict[str, float]:
@@ -129,8 +107,7 @@ async def test_estimate_is_closer_to_the_truth_than_the_measurements(make_kernel
     kernel = make(make_kernel, name)
     est_errors, raw_errors = [], []
     async with kernel:
-        source = EquippedSource.instances["scada"]
-        await source.ready.wait()
+        source = await EquippedSource.running("scada")
         for _ in range(3):  # three independent noise draws
             measured = noisy(truth, model, rng)
             source.publish(with_statuses(measured, twin))
@@ -158,8 +135,7 @@ async def test_single_gross_errors_are_identified_and_flagged(make_kernel, optio
     kernel = make(make_kernel, name)
     misses = []
     async with kernel:
-        source = EquippedSource.instances["scada"]
-        await source.ready.wait()
+        source = await EquippedSource.running("scada")
         source.publish(with_statuses(noisy(truth, model, rng), twin))
         clean = await kernel.run_study("state_estimation", {"estimator": "pandapower"})  # detectability needs the gain matrix
         rows = clean.data["residuals"]
@@ -203,8 +179,7 @@ async def test_bad_data_raises_an_alarm(make_kernel, options):
     kernel = make(make_kernel, name)
     kernel.bus.subscribe("test-alarms", _collect(alarms), (Alarm,), 1000)
     async with kernel:
-        source = EquippedSource.instances["scada"]
-        await source.ready.wait()
+        source = await EquippedSource.running("scada")
         source.publish(with_statuses(measured, twin))
         result = await kernel.run_study("state_estimation", options)
         await asyncio.sleep(0.05)
@@ -234,8 +209,7 @@ async def test_no_voltage_measurement_is_unobservable_and_names_the_buses(make_k
     measured = {p: v for p, v in truth.items() if not p.endswith("/U")}  # no voltage anywhere
     kernel = make(make_kernel, name)
     async with kernel:
-        source = EquippedSource.instances["scada"]
-        await source.ready.wait()
+        source = await EquippedSource.running("scada")
         source.publish(with_statuses(measured, twin))
         result = await kernel.run_study("state_estimation", options)
     assert not result.converged
@@ -275,10 +249,9 @@ async def test_a_missing_meter_value_is_replaced_by_its_forecast(make_kernel, op
     measured = noisy(truth, model, np.random.default_rng(11))
     del measured[meter]  # the meter did not deliver: the point stays NaN / invalid
     now = time.time()
-    kernel = make_kernel(("se", dms_se.plugin), ("pandapower", dms_pandapower.plugin), model_plugin(name), source_plugin, ("fc", forecast_plugin), deployment=deployment(name))
+    kernel = make_kernel(("se", dms_se.plugin), ("pandapower", dms_pandapower.plugin), model_plugin(name), scada_plugin, ("fc", forecast_plugin), deployment=deployment(name))
     async with kernel:
-        source = EquippedSource.instances["scada"]
-        await source.ready.wait()
+        source = await EquippedSource.running("scada")
         source.publish(with_statuses(measured, twin))
         without = await kernel.run_study("state_estimation", options)
         forecast_plugin.series = {meter: {"time": [now - 900, now + 900], "value": [truth[meter] * 0.97, truth[meter] * 1.01]}}
