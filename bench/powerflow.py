@@ -43,8 +43,7 @@ import dms_limits.plugin
 import dms_pandapower.plugin
 import dms_pgm.plugin
 import dms_pgm.solver
-from benchkit import start_bench_kernel
-from dms_hookspecs import MeasurementBatch, Source, hookimpl
+from benchkit import BenchSource, bench_plugin, start_bench_kernel
 from dms_kernel.model import EnergyConsumer, EnergySource, PowerTransformer
 from dms_kernel.model.scada import add_scada_measurements, measurement_points
 from dms_pandapower.examples import load_example
@@ -55,19 +54,8 @@ WARMUP = 3
 C = ComponentType
 
 
-class BenchScada(Source):
+class BenchScada(BenchSource):
     """Declares the model's measurement points; publishes one scan per :meth:`scan` call."""
-
-    model = None
-
-    def __init__(self, name, settings) -> None:
-        super().__init__(name, settings)
-        self.context = None
-        self.model = BenchScada.model
-        self.rng = np.random.default_rng(7)
-
-    def points(self):
-        return measurement_points(self.model)
 
     async def run(self, context) -> None:
         self.context = context
@@ -84,9 +72,7 @@ class BenchScada(Source):
         common = self.rng.uniform(0.8, 1.2)  # the whole system's load level moves, each transformer a bit on its own
         values[self.scalable] *= common * self.rng.uniform(0.97, 1.03, int(self.scalable.sum()))
         values[self.is_voltage] *= self.rng.uniform(0.995, 1.005, int(self.is_voltage.sum()))
-        size = values.size
-        now = time.time()
-        self.context.publish(MeasurementBatch(self.name, self.numbers, values, np.zeros(size, np.uint16), np.full(size, now), now))
+        self.publish(values)
 
 
 _BASE: dict[str, float] = {}  # point name -> nominal value (MW, Mvar, kV, position)
@@ -117,21 +103,6 @@ def _scada_model(name: str):
     return model
 
 
-class bench_plugin:  # noqa: N801
-    @staticmethod
-    @hookimpl(tryfirst=True)
-    def dms_load_model(location, base_dir):
-        if not location.startswith("bench:"):
-            return None
-        BenchScada.model = _scada_model(location.removeprefix("bench:"))
-        return BenchScada.model
-
-    @staticmethod
-    @hookimpl
-    def dms_add_source_types(registry):
-        registry.add("bench_scada", BenchScada)
-
-
 def _stats(times: list[float]) -> tuple[float, float]:
     ordered = sorted(times)
     return statistics.median(ordered) * 1e3, ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))] * 1e3
@@ -143,7 +114,7 @@ async def measure(size: int, solver: str, cycles: int) -> tuple[float, list[floa
     Plugin cycles and bare calls alternate, so both see the same machine load.
     """
     started = time.perf_counter()
-    kernel, source = await start_bench_kernel([("pandapower", dms_pandapower.plugin), ("power_grid_model", dms_pgm.plugin), ("limits", dms_limits.plugin)], bench_plugin, size)
+    kernel, source = await start_bench_kernel([("pandapower", dms_pandapower.plugin), ("power_grid_model", dms_pgm.plugin), ("limits", dms_limits.plugin)], bench_plugin(BenchScada, _scada_model), size)
     try:
         options = {"solver": solver}
         source.scan()

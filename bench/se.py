@@ -52,8 +52,7 @@ import dms_pgm.plugin
 import dms_se.plugin
 import numpy as np
 import pandapower.estimation as pp_estimation
-from benchkit import start_bench_kernel
-from dms_hookspecs import MeasurementBatch, Source, hookimpl
+from benchkit import BenchSource, bench_plugin, start_bench_kernel
 from dms_pandapower.examples import load_example
 from dms_se.measurements import DEFAULT_FLOOR, DEFAULT_STD
 from dms_se.pp_estimator import PandapowerEstimator, _Entry, nominal_powers
@@ -65,21 +64,11 @@ WARMUP = 2
 SKIP_AFTER_S = 60.0
 
 
-class BenchScada(Source):
+class BenchScada(BenchSource):
     """Declares the model's measurement points; publishes one noisy scan per :meth:`scan` call."""
 
-    model = None
     truth: ClassVar[dict[str, float]] = {}
     sigma: ClassVar[dict[str, float]] = {}
-
-    def __init__(self, name, settings) -> None:
-        super().__init__(name, settings)
-        self.context = None
-        self.model = BenchScada.model
-        self.rng = np.random.default_rng(7)
-
-    def points(self):
-        return measurement_points(self.model)
 
     async def run(self, context) -> None:
         specs = self.points()
@@ -93,9 +82,7 @@ class BenchScada(Source):
     def scan(self) -> None:
         """Publish every point once: the true value + N(0, σ) noise (discrete points exact)."""
         values = self.base + self.std * self.rng.standard_normal(self.base.size)
-        size = values.size
-        now = time.time()
-        self.context.publish(MeasurementBatch(self.name, self.numbers, values, np.zeros(size, np.uint16), np.full(size, now), now))
+        self.publish(values)
 
 
 def _scada_model(name: str):
@@ -133,21 +120,6 @@ def point_owner(model, point: str) -> str:
     from dms_kernel.model import Measurement
 
     return next(m.power_system_resource for m in model.of_type(Measurement) if m.point_name == point)
-
-
-class bench_plugin:
-    @staticmethod
-    @hookimpl(tryfirst=True)
-    def dms_load_model(location, base_dir):
-        if not location.startswith("bench:"):
-            return None
-        BenchScada.model = _scada_model(location.removeprefix("bench:"))
-        return BenchScada.model
-
-    @staticmethod
-    @hookimpl
-    def dms_add_source_types(registry):
-        registry.add("bench_scada", BenchScada)
 
 
 def _stats(times: list[float]) -> tuple[float, float]:
@@ -200,7 +172,7 @@ def bare_pgm_estimate(model, point_names: list[str], method: str) -> Callable[[s
 
 async def measure(size: int, estimator: str, cycles: int, budget: float, full: bool) -> dict | None:
     started = time.perf_counter()
-    kernel, source = await start_bench_kernel([("se", dms_se.plugin), ("power_grid_model", dms_pgm.plugin), ("limits", dms_limits.plugin)], bench_plugin, size)
+    kernel, source = await start_bench_kernel([("se", dms_se.plugin), ("power_grid_model", dms_pgm.plugin), ("limits", dms_limits.plugin)], bench_plugin(BenchScada, _scada_model), size)
     try:
         options = {"estimator": estimator}
         source.scan()
