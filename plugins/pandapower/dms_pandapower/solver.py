@@ -17,7 +17,6 @@ result; branches without supply report NaN or 0 flows as pandapower does.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 import weakref
@@ -31,6 +30,7 @@ from dms_kernel.model import NetworkModel
 from dms_kernel.model.results import power_flow_data
 
 from .convert import PandapowerNetwork, to_pandapower
+from .results import ResultLayout, balanced_result
 
 __all__ = ["SOLVER", "TRAFO_MODEL", "PandapowerSolver", "solve"]
 
@@ -40,12 +40,10 @@ SOLVER = "pandapower"
 #: networks with magnetising losses (mv_oberrhein). Option ``trafo_model`` overrides it. runpp_3ph
 #: supports only "t", the default for unbalanced runs.
 TRAFO_MODEL = "pi"
-_SQRT3 = math.sqrt(3.0)
-_SHIFTS = np.array([0.0, -120.0, 120.0])
 
 
 class _Entry:
-    """A converted net with its solve state and the static columns of its result."""
+    """A converted net with its solve state and its result layout."""
 
     def __init__(self, model: NetworkModel, unbalanced: bool, source_impedance: bool = False) -> None:
         self.network: PandapowerNetwork = to_pandapower(
@@ -58,30 +56,7 @@ class _Entry:
         self.taps: bytes | None = None
         self.slack: bytes | None = None
         self.run_options: tuple[str, float, int] | None = None
-        network = self.network
-        net = network.net
-        nodes = network.nodes
-        buses = np.fromiter((network.bus_of[n] for n in nodes), int, len(nodes))
-        self.bus_positions = net.bus.index.get_indexer(buses)
-        self.phase_kv = net.bus.vn_kv.to_numpy(dtype=float)[self.bus_positions] / _SQRT3
-        self.node_ids = [n for n in nodes for _ in range(3)]
-        self.node_names = [n for n in network.node_names for _ in range(3)]
-        self.node_phases = [1, 2, 3] * len(nodes)
-        self.branch_tables: dict[str, np.ndarray] = {}
-        ids: list[str] = []
-        names: list[str] = []
-        kinds: list[str] = []
-        for table in ("line", "trafo", "trafo3w"):
-            rows = [b for b in network.branches if b[3] == table]
-            if not rows:
-                continue
-            self.branch_tables[table] = net[table].index.get_indexer([b[4] for b in rows])
-            for mrid, name, kind, _, _ in rows:
-                ids.extend((mrid, mrid, mrid))
-                names.extend((name, name, name))
-                kinds.extend((kind, kind, kind))
-        self.branch_ids, self.branch_names, self.branch_kinds = ids, names, kinds
-        self.branch_phases = [1, 2, 3] * (len(ids) // 3)
+        self.layout = ResultLayout(self.network)
 
     def topology_key(self) -> bytes:
         """Everything that changes the admittance matrix except taps: switch states, in-service
@@ -220,75 +195,28 @@ class PandapowerSolver:
 
     def _result(self, entry: _Entry) -> dict[str, Any]:
         net = entry.network.net
-        res = net.res_bus
-        vm = res.vm_pu.to_numpy(dtype=float)[entry.bus_positions]
-        va = res.va_degree.to_numpy(dtype=float)[entry.bus_positions]
-        angles = (va[:, None] + _SHIFTS[None, :] + 180.0) % 360.0 - 180.0
-        vm3 = np.repeat(vm, 3)
-        data = power_flow_data((), (), losses_mw=0.0, losses_mvar=0.0, unbalanced=False, iterations=_iterations(net))
-        data["nodes"].update(
-            node=list(entry.node_ids),
-            name=list(entry.node_names),
-            phase=list(entry.node_phases),
-            vm_pu=vm3.tolist(),
-            va_deg=angles.reshape(-1).tolist(),
-            u_kv=(vm3 * np.repeat(entry.phase_kv, 3)).tolist(),
-        )
-        columns: dict[str, list[np.ndarray]] = {
-            k: [] for k in ("i_ka", "p_from_mw", "q_from_mvar", "p_to_mw", "q_to_mvar", "loading_percent")
-        }
-        losses_p = losses_q = 0.0
-        for table, positions in entry.branch_tables.items():
-            res_table = net[f"res_{table}"]
-
-            def col(name: str, res_table: Any = res_table, positions: np.ndarray = positions) -> np.ndarray:
-                return res_table[name].to_numpy(dtype=float)[positions]
-
-            if table == "line":
-                i_ka = col("i_ka")
-                flows = (col("p_from_mw"), col("q_from_mvar"), col("p_to_mw"), col("q_to_mvar"))
-            elif table == "trafo":
-                i_ka = np.fmax(col("i_hv_ka"), col("i_lv_ka"))
-                flows = (col("p_hv_mw"), col("q_hv_mvar"), col("p_lv_mw"), col("q_lv_mvar"))
-            else:
-                i_ka = np.fmax(np.fmax(col("i_hv_ka"), col("i_mv_ka")), col("i_lv_ka"))
-                flows = (
-                    col("p_hv_mw"),
-                    col("q_hv_mvar"),
-                    col("p_mv_mw") + col("p_lv_mw"),
-                    col("q_mv_mvar") + col("q_lv_mvar"),
-                )
-            columns["i_ka"].append(np.repeat(i_ka, 3))
-            for name, values in zip(("p_from_mw", "q_from_mvar", "p_to_mw", "q_to_mvar"), flows, strict=True):
-                columns[name].append(np.repeat(values / 3.0, 3))
-            columns["loading_percent"].append(np.repeat(col("loading_percent"), 3))
-            losses_p += float(np.nansum(res_table["pl_mw"].to_numpy(dtype=float)))
-            losses_q += float(np.nansum(res_table["ql_mvar"].to_numpy(dtype=float)))
-        self._branches(entry, data, columns)
-        data["losses_mw"], data["losses_mvar"] = losses_p, losses_q
-        return data
+        return balanced_result(net, entry.layout, iterations=_iterations(net))
 
     def _result_3ph(self, entry: _Entry) -> dict[str, Any]:
         net = entry.network.net
+        layout = entry.layout
         res = net.res_bus_3ph
-        pos = entry.bus_positions
+        pos = layout.bus_positions
         vm = np.column_stack([res[f"vm_{p}_pu"].to_numpy(dtype=float)[pos] for p in "abc"])
         va = np.column_stack([res[f"va_{p}_degree"].to_numpy(dtype=float)[pos] for p in "abc"])
         va = (va + 180.0) % 360.0 - 180.0
         data = power_flow_data((), (), losses_mw=0.0, losses_mvar=0.0, unbalanced=True, iterations=_iterations(net))
         data["nodes"].update(
-            node=list(entry.node_ids),
-            name=list(entry.node_names),
-            phase=list(entry.node_phases),
+            layout.node_columns(),
             vm_pu=_phase_rows(vm),
             va_deg=_phase_rows(va),
-            u_kv=_phase_rows(vm * entry.phase_kv[:, None]),
+            u_kv=_phase_rows(vm * layout.phase_kv[:, None]),
         )
         columns: dict[str, list[np.ndarray]] = {
             k: [] for k in ("i_ka", "p_from_mw", "q_from_mvar", "p_to_mw", "q_to_mvar", "loading_percent")
         }
         losses_p = losses_q = 0.0
-        for table, positions in entry.branch_tables.items():
+        for table, positions in layout.branch_tables.items():
             res_table = net[f"res_{table}_3ph"]
 
             def phases(pattern: str, res_table: Any = res_table, positions: np.ndarray = positions) -> np.ndarray:
@@ -305,21 +233,11 @@ class PandapowerSolver:
             columns["loading_percent"].append(phases("loading_{}_percent").reshape(-1))
             losses_p += float(np.nansum(phases("pl_{}_mw")))
             losses_q += float(np.nansum(phases("ql_{}_mvar")))
-        self._branches(entry, data, columns)
+        data["branches"].update(layout.branch_columns())
+        for name, parts in columns.items():
+            data["branches"][name] = np.concatenate(parts).tolist() if parts else []
         data["losses_mw"], data["losses_mvar"] = losses_p, losses_q
         return data
-
-    @staticmethod
-    def _branches(entry: _Entry, data: dict[str, Any], columns: dict[str, list[np.ndarray]]) -> None:
-        table = data["branches"]
-        table.update(
-            element=list(entry.branch_ids),
-            name=list(entry.branch_names),
-            kind=list(entry.branch_kinds),
-            phase=list(entry.branch_phases),
-        )
-        for name, parts in columns.items():
-            table[name] = np.concatenate(parts).tolist() if parts else []
 
 
 def _iterations(net: Any) -> int | None:

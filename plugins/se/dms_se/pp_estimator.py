@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from dms_pandapower.convert import PandapowerNetwork, to_pandapower
+from dms_pandapower.results import ResultLayout, balanced_result
 from pandapower.estimation.algorithm.matrix_base import BaseAlgebra
 from pandapower.estimation.ppc_conversion import pp2eppci
 from pandapower.estimation.results import eppci2pp
@@ -36,7 +37,6 @@ from scipy.stats import chi2
 
 from dms_hookspecs import StudyResult
 from dms_kernel.model import NetworkModel
-from dms_kernel.model.results import power_flow_data
 
 from .measurements import Accuracy, MeasurementPlan
 from .observability import describe, islands, unobservable_islands
@@ -45,8 +45,6 @@ __all__ = ["SOLVER", "PandapowerEstimator"]
 
 SOLVER = "pandapower"
 STUDY = "state_estimation"
-_SQRT3 = math.sqrt(3.0)
-_SHIFTS = np.array([0.0, -120.0, 120.0])
 _SIDES = {"line": ("from", "to"), "trafo": ("hv", "lv"), "trafo3w": ("hv", "mv", "lv")}
 logging.getLogger("pandapower.estimation").setLevel(logging.ERROR)
 
@@ -71,7 +69,7 @@ class Unobservable(Exception):
 
 
 class _Entry:
-    """A converted net, the measurement plan mapped onto it, and the static result columns."""
+    """A converted net, the measurement plan mapped onto it, and the result layout."""
 
     def __init__(self, model: NetworkModel, point_names: list[str] | None) -> None:
         self.network: PandapowerNetwork = to_pandapower(model)
@@ -82,25 +80,7 @@ class _Entry:
         network, net = self.network, self.network.net
         self.bus_names = [str(n) for n in net.bus.name.tolist()]
         self.vn_kv = net.bus.vn_kv.to_numpy(dtype=float)
-        nodes = network.nodes
-        self.bus_positions = net.bus.index.get_indexer([network.bus_of[n] for n in nodes])
-        self.phase_kv = self.vn_kv[self.bus_positions] / _SQRT3
-        self.node_ids = [n for n in nodes for _ in range(3)]
-        self.node_names = [n for n in network.node_names for _ in range(3)]
-        self.node_phases = [1, 2, 3] * len(nodes)
-        self.branch_tables: dict[str, np.ndarray] = {}
-        ids: list[str] = []
-        names: list[str] = []
-        kinds: list[str] = []
-        for table in ("line", "trafo", "trafo3w"):
-            rows = [b for b in network.branches if b[3] == table]
-            if rows:
-                self.branch_tables[table] = net[table].index.get_indexer([b[4] for b in rows])
-                for mrid, name, kind, _, _ in rows:
-                    ids.extend((mrid, mrid, mrid))
-                    names.extend((name, name, name))
-                    kinds.extend((kind, kind, kind))
-        self.branch_ids, self.branch_names, self.branch_kinds = ids, names, kinds
+        self.layout = ResultLayout(network)
         # map the plan's rows onto the net
         self.v_rows: list[tuple[int, int]] = []  # (plan row, bus)
         self.va_rows: list[tuple[int, int]] = []  # (plan row, bus): PMU voltage angles (degrees)
@@ -487,49 +467,4 @@ class PandapowerEstimator:
         return table
 
     def _result(self, entry: _Entry) -> dict[str, Any]:
-        net = entry.network.net
-        res = net.res_bus_est
-        vm = res.vm_pu.to_numpy(dtype=float)[entry.bus_positions]
-        va = res.va_degree.to_numpy(dtype=float)[entry.bus_positions]
-        angles = (va[:, None] + _SHIFTS[None, :] + 180.0) % 360.0 - 180.0
-        vm3 = np.repeat(vm, 3)
-        columns: dict[str, list[np.ndarray]] = {k: [] for k in ("i_ka", "p_from_mw", "q_from_mvar", "p_to_mw", "q_to_mvar", "loading_percent")}
-        losses_p = losses_q = 0.0
-        for table, positions in entry.branch_tables.items():
-            res_table = net.get(f"res_{table}_est")
-            if res_table is None or not len(res_table):
-                n = len(positions)
-                for name in columns:
-                    columns[name].append(np.full(3 * n, np.nan))
-                continue
-
-            def col(name: str, res_table: Any = res_table, positions: np.ndarray = positions) -> np.ndarray:
-                if name not in res_table:
-                    return np.full(len(positions), np.nan)
-                return res_table[name].to_numpy(dtype=float)[positions]
-
-            if table == "line":
-                i_ka = col("i_ka")
-                flows = (col("p_from_mw"), col("q_from_mvar"), col("p_to_mw"), col("q_to_mvar"))
-            elif table == "trafo":
-                i_ka = np.fmax(col("i_hv_ka"), col("i_lv_ka"))
-                flows = (col("p_hv_mw"), col("q_hv_mvar"), col("p_lv_mw"), col("q_lv_mvar"))
-            else:
-                i_ka = np.fmax(np.fmax(col("i_hv_ka"), col("i_mv_ka")), col("i_lv_ka"))
-                flows = (col("p_hv_mw"), col("q_hv_mvar"), col("p_mv_mw") + col("p_lv_mw"), col("q_mv_mvar") + col("q_lv_mvar"))
-            columns["i_ka"].append(np.repeat(i_ka, 3))
-            for name, v in zip(("p_from_mw", "q_from_mvar", "p_to_mw", "q_to_mvar"), flows, strict=True):
-                columns[name].append(np.repeat(v / 3.0, 3))
-            columns["loading_percent"].append(np.repeat(col("loading_percent"), 3))
-            losses_p += float(np.nansum(col("pl_mw")))
-            losses_q += float(np.nansum(col("ql_mvar")))
-        data = power_flow_data((), (), losses_mw=losses_p, losses_mvar=losses_q, unbalanced=False)
-        data["nodes"].update(
-            node=list(entry.node_ids), name=list(entry.node_names), phase=list(entry.node_phases),
-            vm_pu=vm3, va_deg=angles.reshape(-1), u_kv=vm3 * np.repeat(entry.phase_kv, 3),
-        )
-        data["branches"].update(element=list(entry.branch_ids), name=list(entry.branch_names), kind=list(entry.branch_kinds),
-                                phase=[1, 2, 3] * (len(entry.branch_ids) // 3))
-        for name, parts in columns.items():
-            data["branches"][name] = np.concatenate(parts) if parts else np.zeros(0)
-        return data
+        return balanced_result(entry.network.net, entry.layout, suffix="_est", internal_losses=False, as_lists=False)
