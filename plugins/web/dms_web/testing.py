@@ -1,16 +1,19 @@
 """Test helpers for the web HMI (used by plugins/web/tests and the grid views' tests).
 
 A kernel with the web plugin on an ephemeral port, a test RTU whose breaker follows its
-commands, logged-in HTTP clients per role (password = user name). Needs the ``test``
-extra (httpx, pytest, dms-alarms)."""
+commands, logged-in HTTP clients per role (password = user name), headless Chromium for the
+browser tests. Needs the ``test`` extra (httpx, pytest, dms-alarms; playwright for the browser)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import shutil
 import time
 import types
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -20,6 +23,11 @@ from dms_hookspecs import (
     Command, CommandResult, CommandStatus, MeasurementBatch, PointKind, PointSpec, Source, SourceContext,
 )
 from dms_web.security import hash_password, new_token, token_digest
+
+#: the Chromium of the browser tests (``LEITSTAND_CHROMIUM`` overrides it; else ``chromium`` on PATH)
+CHROMIUM = os.environ.get("LEITSTAND_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 PASSWORDS = {name: hash_password(name) for name in ("viewer", "operator", "engineer", "admin")}
 API_TOKEN = new_token()
@@ -167,3 +175,26 @@ async def web(make_kernel, web_plugins, request) -> AsyncIterator[WebHarness]:
             yield harness
         finally:
             await harness.close()
+
+
+def require_chromium() -> Any:
+    """For a browser test module: skips it without Chromium (on CI: fails) or playwright;
+    returns ``playwright.async_api``."""
+    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
+        if os.environ.get("CI"):
+            raise RuntimeError(f"Chromium is required for the browser tests on CI ({CHROMIUM} missing: apt-get install -y chromium)")
+        pytest.skip(f"Chromium not installed ({CHROMIUM}); scripts/install installs it (apt-get install -y chromium)", allow_module_level=True)
+    return pytest.importorskip("playwright.async_api")
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """A headless Chromium driven by playwright (see :func:`require_chromium`)."""
+    playwright = require_chromium()
+    async with playwright.async_playwright() as p:
+        executable = CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
+        browser = await p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()

@@ -2,31 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import shutil
+from dms_web.testing import require_chromium
 
-import pytest
-
-CHROMIUM = os.environ.get("LEITSTAND_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-
-if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
-    if os.environ.get("CI"):
-        raise RuntimeError(f"Chromium is required for the browser tests on CI ({CHROMIUM} missing: apt-get install -y chromium)")
-    pytest.skip(f"Chromium not installed ({CHROMIUM}); scripts/install installs it (apt-get install -y chromium)", allow_module_level=True)
-
-playwright = pytest.importorskip("playwright.async_api")
-
-
-@pytest.fixture
-async def browser():
-    async with playwright.async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium"), args=ARGS)
-        try:
-            yield browser
-        finally:
-            await browser.close()
+playwright = require_chromium()
 
 
 async def _login(browser, web, user: str):  # noqa: ANN001, ANN202

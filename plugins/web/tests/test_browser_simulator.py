@@ -5,22 +5,13 @@ whose switch opens; its new position comes back over IEC 104 to the overview pag
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = os.environ.get("LEITSTAND_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+from dms_web.testing import require_chromium
 
-if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
-    if os.environ.get("CI"):
-        raise RuntimeError(f"Chromium is required for the browser tests on CI ({CHROMIUM} missing: apt-get install -y chromium)")
-    pytest.skip(f"Chromium not installed ({CHROMIUM})", allow_module_level=True)
-
-playwright = pytest.importorskip("playwright.async_api")
+playwright = require_chromium()
 pytest.importorskip("dms_iec104")
 pytest.importorskip("dms_simulator.grid")
 pytest.importorskip("dms_pandapower")
@@ -78,16 +69,6 @@ async def rig(make_kernel):
             yield kernel, twin
     finally:
         await server.stop()
-
-
-@pytest.fixture
-async def browser():
-    async with playwright.async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium"), args=ARGS)
-        try:
-            yield browser
-        finally:
-            await browser.close()
 
 
 def _switch(twin: GridTwin, mrid: str) -> Switch:
