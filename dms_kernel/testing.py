@@ -23,6 +23,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import os
+import socket
 import textwrap
 import time
 import tomllib
@@ -49,6 +50,8 @@ __all__ = [
     "build_kernel",
     "PublishingSource",
     "source_plugin",
+    "free_port",
+    "wait_until",
 ]
 
 
@@ -220,6 +223,23 @@ def make_kernel(tmp_path: Path) -> Iterator[KernelFactory]:
         return build_kernel(*plugins, **kwargs)
 
     yield factory
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now (for a test server)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> float:
+    """Poll ``predicate`` every 10 ms; returns the time it took. Fails the test on timeout."""
+    started = time.monotonic()
+    while not predicate():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"{what} not reached within {timeout} s")
+        await asyncio.sleep(0.01)
+    return time.monotonic() - started
 
 
 #: the PostgreSQL database the tests use (``LEITSTAND_TEST_POSTGRES_URL`` overrides it)

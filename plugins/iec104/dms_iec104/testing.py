@@ -5,14 +5,11 @@ Used by the plugin's tests and by ``bench/protocols/iec104.py``; not needed in p
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from dms_hookspecs import PointKind, PointSpec
+from dms_kernel.testing import free_port, wait_until  # re-exported for the tests and benches
 from dms_simulator import StaticTwin
 
 from .server import Iec104Server
@@ -40,22 +37,6 @@ TWIN_POINTS = [
     PointSpec("rtu/SP", PointKind.SETPOINT, controllable=True),
 ]
 INITIAL = {"rtu/U": 20.1, "rtu/P": 1.25, "rtu/Alarm": 0, "rtu/CB1": 2, "rtu/CB2": 2, "rtu/Tap": 3, "rtu/SP": 10.0}
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> float:
-    """Poll ``predicate`` every 10 ms; returns the time it took. Fails the test on timeout."""
-    started = time.monotonic()
-    while not predicate():
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"{what} not reached within {timeout} s")
-        await asyncio.sleep(0.01)
-    return time.monotonic() - started
 
 
 def deployment(port: int, points_file: Path, **settings) -> str:

@@ -5,13 +5,10 @@ Used by the plugin's tests; not needed in production.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
-import time
-from collections.abc import Callable
 
 from dms_hookspecs import PointSpec
+from dms_kernel.testing import free_port, wait_until  # re-exported for the tests and bench/pmu.py
 from dms_simulator import StaticTwin
 
 from .server import C37118Server
@@ -20,22 +17,6 @@ __all__ = ["free_port", "wait_until", "Rig"]
 
 TWIN_POINTS = [PointSpec(n) for n in ("n1/U", "n1/ang", "n2/U", "n2/ang")]
 INITIAL = {"n1/U": 20.0, "n1/ang": 0.0, "n2/U": 19.6, "n2/ang": -1.5}
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> float:
-    """Poll ``predicate`` every 10 ms; returns the time it took. Fails the test on timeout."""
-    started = time.monotonic()
-    while not predicate():
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"{what} not reached within {timeout} s")
-        await asyncio.sleep(0.01)
-    return time.monotonic() - started
 
 
 class Rig:
