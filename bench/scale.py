@@ -94,6 +94,7 @@ def deployment(args: argparse.Namespace, tag: str, workdir: Path) -> str:
         raise SystemExit(f"--rtus {args.rtus} must be a multiple of --frontends x --sources = {args.frontends * args.sources}")
     lines = [
         f'[deployment]\nname = "scale-{tag}"\n[kernel]\nbus = "nats"\n',
+        '[plugins]\nenable = ["replay", "nats", "sqlhistorian"]\n',
         f'[settings.nats]\nurl = "{args.nats}"\nstream_prefix = "SCALE_{tag}"\nretention_s = 3600\n',
     ]
     seed = 0

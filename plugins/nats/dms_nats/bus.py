@@ -41,6 +41,7 @@ __all__ = ["NatsBus", "Outbound"]
 log = logging.getLogger("leitstand.nats.bus")
 
 Handler = Callable[[Sequence[Any]], Awaitable[None]]
+_Item = tuple[str, bytes, str, int]  # subject, data, Nats-Msg-Id, number in queue order
 
 
 class Outbound:
@@ -76,8 +77,10 @@ class Outbound:
         self.maxsize = maxsize
         self.window = window
         self.timeout_s = timeout_s
-        self.queue: collections.deque[tuple[str, bytes, str]] = collections.deque()
-        self.inflight: collections.deque[tuple[tuple[str, bytes, str], asyncio.Future[Any], float]] = collections.deque()
+        self.queue: collections.deque[_Item] = collections.deque()
+        self.inflight: collections.deque[tuple[_Item, asyncio.Future[Any], float]] = collections.deque()
+        self.enqueued = 0  # number of the last message queued (1, 2, ...)
+        self._progress = asyncio.Event()
         self.wakeup = asyncio.Event()
         self.stats = SubscriberStats()
         self.reordered = 0
@@ -97,14 +100,36 @@ class Outbound:
                 if self._on_overflow is not None:
                     self._on_overflow(self.stats.dropped)
             return False
-        self.queue.append((subject, data, msg_id))
+        self.enqueued += 1
+        self.queue.append((subject, data, msg_id, self.enqueued))
         self.wakeup.set()
         return True
 
     def put_anyway(self, subject: str, data: bytes, msg_id: str) -> None:
         """Queue beyond the limit (the one alarm that reports an overflow)."""
-        self.queue.append((subject, data, msg_id))
+        self.enqueued += 1
+        self.queue.append((subject, data, msg_id, self.enqueued))
         self.wakeup.set()
+
+    def acknowledged(self, mark: int) -> bool:
+        """Whether every message queued up to number ``mark`` is acknowledged (or was dropped)."""
+        oldest = self.inflight[0][0][3] if self.inflight else self.queue[0][3] if self.queue else None
+        return oldest is None or oldest > mark
+
+    async def wait_acknowledged(self, mark: int, timeout_s: float) -> bool:
+        """Wait until :meth:`acknowledged` (``True``) or ``timeout_s`` passed (``False``)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while not self.acknowledged(mark):
+            progress = self._progress
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(progress.wait(), remaining)
+            except TimeoutError:
+                return self.acknowledged(mark)
+        return True
 
     @property
     def busy(self) -> bool:
@@ -172,7 +197,7 @@ class Outbound:
         subject = self.inflight[0][0][0] if self.inflight else self.queue[0][0] if self.queue else "?"
         log.warning("publish to %s failed (%s: %s); resending %d unacknowledged", subject, type(exc).__name__, exc, len(self.inflight))
         loop = asyncio.get_running_loop()
-        retry: list[tuple[str, bytes, str]] = []
+        retry: list[_Item] = []
         failed_subjects: set[str] = set()
         while self.inflight:
             item, future, sent = self.inflight[0]
@@ -197,6 +222,8 @@ class Outbound:
         await asyncio.sleep(0.2)
 
     def _acked(self, ack: Any) -> None:
+        self._progress.set()
+        self._progress = asyncio.Event()
         self.stats.delivered += 1
         self.last_seq[ack.stream] = ack.seq
         if self._overflowing and len(self) < self.maxsize // 2:
@@ -209,16 +236,16 @@ def _cancelling() -> bool:
     return task is not None and task.cancelling() > 0
 
 
-def _sender(js: JetStreamContext, timeout_s: float) -> Callable[[tuple[str, bytes, str]], Awaitable[asyncio.Future[Any]]]:
+def _sender(js: JetStreamContext, timeout_s: float) -> Callable[[_Item], Awaitable[asyncio.Future[Any]]]:
     """``send(item)`` writes one message and returns the future of its acknowledgement:
     nats-py's ``publish_async`` (one reply subscription for all), else a task per publish."""
     if hasattr(js, "publish_async"):
-        async def send(item: tuple[str, bytes, str]) -> asyncio.Future[Any]:
-            subject, data, msg_id = item
+        async def send(item: _Item) -> asyncio.Future[Any]:
+            subject, data, msg_id, _ = item
             return await js.publish_async(subject, data, headers={"Nats-Msg-Id": msg_id})
     else:  # nats-py < 2.10
-        async def send(item: tuple[str, bytes, str]) -> asyncio.Future[Any]:
-            subject, data, msg_id = item
+        async def send(item: _Item) -> asyncio.Future[Any]:
+            subject, data, msg_id, _ = item
             return asyncio.ensure_future(js.publish(subject, data, headers={"Nats-Msg-Id": msg_id}, timeout=timeout_s))
     return send
 
@@ -328,6 +355,11 @@ class NatsBus(Bus):
         stats.update({subscriber.name: subscriber.stats for subscriber in self._subscribers})
         return stats
 
+    @property
+    def outbound(self) -> Outbound:
+        """The publisher of this process's events (``RemoteSource`` waits on it before acking)."""
+        return self._outbound
+
     def remote_source(self, name: str, source: Source, group: str) -> Source:
         remote = RemoteSource(self, source, group)
         self.remote_sources[name] = remote
@@ -377,6 +409,8 @@ class NatsBus(Bus):
             except nats.errors.Error as exc:
                 log.warning("subscriber %r: fetch failed (%s); retrying", subscriber.name, exc)
                 await asyncio.sleep(0.5)
+                continue
+            if not messages:  # nats-py can return an empty batch
                 continue
             events = []
             for message in messages:

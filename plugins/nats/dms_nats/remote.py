@@ -6,7 +6,9 @@ point database, change detection, sinks), then is acknowledged — a restarted c
 after the last acknowledged batch. For throughput, the batches of one fetch (up to
 ``fetch_batch``) are checked one by one and then ingested as one point-database update (split
 where a point repeats, so no change is lost for the sinks), and acknowledged with one ack
-(``AckPolicy.ALL``: the last message acknowledges the ones before). ``select``/``operate`` are NATS requests on
+(``AckPolicy.ALL``: the last message acknowledges the ones before) — after JetStream has
+acknowledged the events the batches caused (the changes for the sinks), so a core killed in
+between ingests them again on restart rather than leaving a gap in a historian. ``select``/``operate`` are NATS requests on
 ``cmd.<source>``, answered by the front-end that holds the group's lease.
 """
 
@@ -14,12 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import logging
 from typing import TYPE_CHECKING
 
 import nats.errors
 import numpy as np
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 
 from dms_hookspecs import (
     Alarm,
@@ -90,6 +94,7 @@ class RemoteSource(Source):
             ack_wait=bus.settings["ack_wait_s"],
             max_ack_pending=max(bus.settings["fetch_batch"] * 4, 1024),
         )
+        config = await self._resume_point(js, config)
         subscription = await js.pull_subscribe(
             bus.subjects.meas(self.name), durable=self.durable, stream=bus.subjects.meas_stream, config=config
         )
@@ -111,6 +116,26 @@ class RemoteSource(Source):
             except Exception:  # noqa: BLE001 - the connection may be gone already
                 pass
 
+    async def _resume_point(self, js, config: ConsumerConfig) -> ConsumerConfig:  # noqa: ANN001
+        """Resume right after the last acknowledged batch, in order.
+
+        Batches a killed core had fetched but not acknowledged are still "delivered" to it: the
+        server would resend them only after ``ack_wait``, after newer ones — and with
+        ``AckPolicy.ALL`` the first ack of the new core would acknowledge them unseen (a gap).
+        So a consumer with such batches is recreated to start at its ack floor + 1."""
+        stream = self._bus.subjects.meas_stream
+        try:
+            info = await js.consumer_info(stream, self.durable)
+        except NotFoundError:
+            return config
+        floor = info.ack_floor.stream_seq if info.ack_floor else 0
+        delivered = info.delivered.stream_seq if info.delivered else 0
+        if delivered <= floor:
+            return config
+        await js.delete_consumer(stream, self.durable)
+        log.info("source %r: resuming after stream sequence %d (%d fetched, not acknowledged)", self.name, floor, info.num_ack_pending)
+        return dataclasses.replace(config, deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=floor + 1)
+
     async def _pull(self, subscription, stopping: asyncio.Event, context: SourceContext, numbers: np.ndarray, digest: int) -> None:  # noqa: ANN001
         batch = self._bus.settings["fetch_batch"]
         info = await subscription.consumer_info()
@@ -125,12 +150,20 @@ class RemoteSource(Source):
                 log.warning("source %r: fetch failed (%s); retrying", self.name, exc)
                 await asyncio.sleep(0.5)
                 continue
+            if not messages:  # nats-py can return an empty batch
+                continue
             for message in messages:
                 accepted = self._accept(message.data, context, numbers.size, digest)
                 if accepted is not None and not merge.add(accepted):
                     self._publish(context, numbers, merge.take())
                     merge.add(accepted)
             self._publish(context, numbers, merge.take())
+            # ack only once the events it caused (changes for the sinks) are in the events stream:
+            # a core killed before that gets the batches again instead of leaving a gap for the sinks
+            mark = self._bus.outbound.enqueued
+            while not await self._bus.outbound.wait_acknowledged(mark, 1.0):
+                if stopping.is_set():
+                    return
             if ack_all:
                 await messages[-1].ack()
             else:
