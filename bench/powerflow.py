@@ -16,7 +16,8 @@ In the same run, the bare library calls on the same network are timed:
   scaled per cycle (warm start, no recycle);
 * power-grid-model: a ``PowerGridModel`` built once from the plugin's converted input, per cycle
   ``update`` (load P/Q, source voltage) + ``calculate_power_flow`` (Newton-Raphson, symmetric,
-  tolerance 1e-8, the same output columns of nodes and branches as the plugin).
+  tolerance 1e-8, the same output request as the plugin: whole rows of nodes and branches below
+  ``dms_pgm.solver.COLUMNAR_OUTPUT_MIN_NODES`` nodes, the needed columns above).
 
     .venv/bin/python bench/powerflow.py [--sizes 100,1000,10000] [--cycles 50]
 
@@ -170,8 +171,11 @@ def bare_pgm(model) -> Callable[[], float]:
     source_update = initialize_array(DatasetType.update, C.source, len(sources))
     source_update["id"] = sources["id"]
     p0, q0, u0 = loads["p_specified"].copy(), loads["q_specified"].copy(), sources["u_ref"].copy()
-    # the same output request as the plugin: the columns its result tables use
-    outputs = {c: attributes for c, attributes in dms_pgm.solver._OUTPUTS.items() if c in input_data}
+    # the plugin's output request: whole rows of these components on small networks, only the
+    # needed columns from COLUMNAR_OUTPUT_MIN_NODES nodes on (whichever is faster at that size)
+    outputs = dms_pgm.solver.output_request(
+        {c: attributes for c, attributes in dms_pgm.solver._OUTPUTS.items() if c in input_data}, len(converted.node_mrids)
+    )
     rng = np.random.default_rng(3)
 
     def cycle() -> float:

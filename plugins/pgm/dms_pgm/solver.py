@@ -19,7 +19,7 @@ from dms_kernel.model.results import power_flow_data
 
 from .convert import PgmNetwork, to_pgm
 
-__all__ = ["SOLVER_NAME", "network_for", "calculate", "results_data", "run_power_flow"]
+__all__ = ["SOLVER_NAME", "COLUMNAR_OUTPUT_MIN_NODES", "network_for", "output_request", "calculate", "results_data", "run_power_flow"]
 
 SOLVER_NAME = "power-grid-model"
 C = ComponentType
@@ -31,6 +31,20 @@ _OUTPUTS = {
     **{component: _BRANCH_OUTPUT for component in _BRANCHES},
     C.three_winding_transformer: ["p_1", "q_1", "p_2", "q_2", "p_3", "q_3", "i_1", "i_2", "i_3", "loading"],
 }
+COLUMNAR_OUTPUT_MIN_NODES = 5000
+"""From this many nodes on, power-grid-model returns only the needed output columns (columnar
+output: less data); below it whole rows per component, because each requested column costs
+~10 µs in power-grid-model's Python layer — at 100 nodes the columnar output doubled the
+solve (0.49 vs 0.24 ms), at 10,000 nodes both forms take the same time."""
+
+
+def output_request(columns: Mapping[ComponentType, list[str]], nodes: int) -> dict[ComponentType, list[str]] | set[ComponentType]:
+    """``output_component_types`` for a calculation on ``nodes`` nodes: ``columns`` (component ->
+    attributes) on large networks, only the components (whole rows) on small ones. The result
+    arrays are indexed the same way (``output[component]["u_pu"]``) in both forms."""
+    return dict(columns) if nodes >= COLUMNAR_OUTPUT_MIN_NODES else set(columns)
+
+
 _FLOW_COLUMNS = ("i_ka", "p_from_mw", "q_from_mvar", "p_to_mw", "q_to_mvar", "loading_percent")
 _cache: weakref.WeakKeyDictionary[NetworkModel, dict[tuple[bool, bool], PgmNetwork]] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
@@ -61,7 +75,9 @@ def calculate(net: PgmNetwork, *, error_tolerance: float = 1e-8, max_iterations:
         calculation_method=CalculationMethod.newton_raphson,
         error_tolerance=error_tolerance,
         max_iterations=max_iterations,
-        output_component_types={c: _OUTPUTS[c] for c in (C.node, *_BRANCHES, C.three_winding_transformer) if c in net.input_data},
+        output_component_types=output_request(
+            {c: _OUTPUTS[c] for c in (C.node, *_BRANCHES, C.three_winding_transformer) if c in net.input_data}, len(net.node_mrids)
+        ),
     )
 
 

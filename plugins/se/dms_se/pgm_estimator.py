@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 from dms_pgm.convert import PgmNetwork, to_pgm
-from dms_pgm.solver import results_data
+from dms_pgm.solver import output_request, results_data
 from power_grid_model import (
     AngleMeasurementType,
     CalculationMethod,
@@ -469,7 +469,7 @@ class PgmEstimator:
             calculation_method=method,
             error_tolerance=float(options.get("tolerance", 1e-8)),
             max_iterations=int(options.get("max_iteration", 50)),
-            output_component_types=outputs,
+            output_component_types=output_request(outputs, len(entry.net.node_mrids)),
         )
         J, m = self._objective(entry, output, sigmas)
         return output, J, m, sigmas
