@@ -119,6 +119,104 @@ class _Static:
             ysh = 1j * 2 * math.pi * net.frequency * lines_in["c1"][rows]
             self.absorbed_ratio = ys / (ys + ysh / 2)
             self.absorbed_shifts = np.tile([0.0, -120.0, 120.0], len(rows))
+            u_base = net.u_rated / (math.sqrt(3) * 1e3)
+            self.absorbed_base = (u_base[self.absorbed_kept], u_base[self.absorbed_other])
+            self.absorbed_sign_node = np.array([1.0 if a[2] == 1 else -1.0 for a in net.absorbed])
+        # symmetric fast path: node-level shifts of nodes + folded nodes (applied after the x3 repeat)
+        self.all_shifts = np.tile([0.0, -120.0, 120.0], len(node_ids))
+        self.masks: tuple[Any, ...] | None = None  #: (closed, line status, energized bytes) -> absorbed masks
+
+
+def _absorbed_masks(net: PgmNetwork, static: _Static, energized: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(closed, not live, source node, base kV)`` of the folded nodes; recomputed only when the
+    switch states, line statuses (the arrays :meth:`PgmNetwork.update` keeps while unchanged) or
+    the energised nodes changed."""
+    key = energized.tobytes()
+    cached = static.masks
+    if cached is not None and cached[0] is net.absorbed_closed and cached[1] is net.line_status and cached[2] == key:
+        return cached[3]
+    rows, at_from, kept, other = static.absorbed_rows, static.absorbed_at_from, static.absorbed_kept, static.absorbed_other
+    far_on = np.where(at_from, net.line_status[1][rows], net.line_status[0][rows]).astype(bool)
+    closed = net.absorbed_closed
+    open_end = ~closed & far_on & energized[other]
+    live = (closed & energized[kept]) | open_end
+    masks = (closed, ~live, np.where(closed, kept, other), np.where(closed, *static.absorbed_base))
+    static.masks = (net.absorbed_closed, net.line_status, key, masks)
+    return masks
+
+
+def _results_sym(net: PgmNetwork, static: _Static, output: Mapping[ComponentType, np.ndarray]) -> dict[str, Any]:
+    """:func:`results_data` of a symmetric run with few numpy calls: per-node values (nodes and
+    folded nodes) and per-branch values (branches and folded switches) are each filled into one
+    block and repeated for the three phases in one step (same arithmetic, identical values)."""
+    nodes = output[C.node]
+    energized = nodes["energized"].astype(bool)
+    u_pu, u_angle = nodes["u_pu"], nodes["u_angle"]
+    n = len(net.node_mrids)
+    absorbed = len(net.absorbed)
+    node_block = np.empty((3, n + absorbed))
+    vm_node = node_block[0, :n]
+    np.copyto(vm_node, u_pu)
+    vm_node[~energized] = np.nan
+    np.degrees(u_angle, out=node_block[1, :n])
+    np.multiply(vm_node, static.phase_kv, out=node_block[2, :n])
+    parts = [(component, output[component]) for component in (*_BRANCHES, C.three_winding_transformer) if component in output]
+    nb = sum(len(out) for _, out in parts)
+    table = np.empty((6, nb + absorbed))
+    offset = 0
+    for component, out in parts:
+        part = table[:, offset:offset + len(out)]
+        offset += len(out)
+        if component == C.three_winding_transformer:
+            part[1], part[2] = out["p_1"], out["q_1"]
+            np.add(out["p_2"], out["p_3"], out=part[3])
+            np.add(out["q_2"], out["q_3"], out=part[4])
+            np.maximum(np.maximum(out["i_1"], out["i_2"]), out["i_3"], out=part[0])
+        else:
+            part[1], part[2], part[3], part[4] = out["p_from"], out["q_from"], out["p_to"], out["q_to"]
+            np.maximum(out["i_from"], out["i_to"], out=part[0])
+        part[5] = out["loading"]
+    main = table[:, :nb]
+    losses_p = float((main[1] + main[3]).sum()) / 1e6
+    losses_q = float((main[2] + main[4]).sum()) / 1e6
+    if absorbed:
+        closed, dead, source, base = _absorbed_masks(net, static, energized)
+        v = u_pu[source] * np.exp(1j * u_angle[source])
+        value = np.where(closed, v, static.absorbed_ratio * v)
+        value[dead] = np.nan
+        vm_a = node_block[0, n:]
+        np.abs(value, out=vm_a)
+        np.degrees(np.angle(value), out=node_block[1, n:])
+        np.multiply(vm_a, base, out=node_block[2, n:])
+        # folded switches: the flow at the line end they sit on (lines are the first branch block)
+        lines_out = output[C.line]
+        rows, at_from = static.absorbed_rows, static.absorbed_at_from
+        pq = np.where(at_from, main[1:3, rows], main[3:5, rows])
+        pq *= static.absorbed_sign_node
+        pq *= 1.0 / 3.0 / 1e6
+        extra = table[:, nb:]
+        np.divide(np.where(at_from, lines_out["i_from"][rows], lines_out["i_to"][rows]), 1e3, out=extra[0])
+        extra[1:3] = pq
+        np.negative(pq, out=extra[3:5])
+        extra[5] = 0.0
+    main[0] /= 1e3
+    main[1:5] *= 1.0 / 3.0 / 1e6
+    main[5] *= 100.0
+    node_block[1, np.isnan(node_block[0])] = np.nan
+    vm, va, u_kv = np.repeat(node_block, 3, axis=1)
+    va += static.all_shifts
+    va += 180.0
+    np.remainder(va, 360.0, out=va)
+    va -= 180.0
+    branches: dict[str, Any] = dict(static.branches)
+    branches.update(zip(_FLOW_COLUMNS, np.repeat(table, 3, axis=1), strict=True))
+    return power_flow_data(
+        {**static.nodes, "vm_pu": vm, "va_deg": va, "u_kv": u_kv},
+        branches,
+        losses_mw=losses_p,
+        losses_mvar=losses_q,
+        unbalanced=False,
+    )
 
 
 def _static(net: PgmNetwork) -> _Static:
@@ -186,6 +284,8 @@ def results_data(net: PgmNetwork, output: Mapping[ComponentType, np.ndarray]) ->
     """
     asym = net.asymmetric
     static = _static(net)
+    if not asym:
+        return _results_sym(net, static, output)
     nodes = output[C.node]
     energized = nodes["energized"].astype(bool)
     if asym:
