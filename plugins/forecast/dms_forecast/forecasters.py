@@ -229,6 +229,13 @@ class GradientBoosting(Forecaster):
     ``t - min(lags)``, the mean of ``y`` at the same time of week over the last four weeks,
     and the columns of ``weather`` at ``t`` (a weather forecast at predict time).
 
+    The default loss is the absolute error: the forecast is the conditional median, which is what
+    minimises the MAE the forecasts are judged by (the squared error's mean is pulled towards
+    cloudy/sunny extremes of PV). Times of week whose four-week mean (the ``week_mean`` feature)
+    is exactly zero — for PV: zero in each of the last four weeks, night — are forecast as zero
+    and left out of training: the absolute-error trees cannot start from a median of zero (half
+    the PV samples are night) and would stay there.
+
     The smallest lag bounds the lead time: a forecast step further ahead than ``min(lags)``
     steps from the last history stamp would need unknown values (:meth:`for_lead` picks the
     lags for a horizon).
@@ -249,6 +256,7 @@ class GradientBoosting(Forecaster):
         l2_regularization: float = 1.0,
         random_state: int = 0,
         threads: int | None = 1,
+        loss: str = "absolute_error",
     ) -> None:
         super().__init__()
         self.lags = tuple(sorted(set(lags)))
@@ -261,6 +269,7 @@ class GradientBoosting(Forecaster):
             min_samples_leaf=min_samples_leaf,
             l2_regularization=l2_regularization,
             random_state=random_state,
+            loss=loss,
         )
         self.threads = threads  # OpenMP threads for training (None: all); one is fastest for a few weeks of data on a busy host
         self.model: Any = None
@@ -318,7 +327,7 @@ class GradientBoosting(Forecaster):
         self.weather_columns = list(self.weather.columns) if self.weather is not None else []
         features = self._features(history.index, self.weather)
         target = history.to_numpy()
-        usable = np.isfinite(target) & np.isfinite(features[f"lag_{self.lags[0]}"].to_numpy())
+        usable = np.isfinite(target) & np.isfinite(features[f"lag_{self.lags[0]}"].to_numpy()) & ~_always_zero(features)
         if usable.sum() < DAY:
             raise ValueError(f"gradient boosting needs at least one day of history with {self.lags[0] // DAY}-day lags ({usable.sum()} usable steps)")
         from threadpoolctl import threadpool_limits
@@ -334,7 +343,12 @@ class GradientBoosting(Forecaster):
 
         features = self._features(times, weather)
         with threadpool_limits(1):  # a day of rows: OpenMP threads only add wake-up latency (x10 on a busy machine)
-            return self.model.predict(features)
+            return np.where(_always_zero(features), 0.0, self.model.predict(features))
+
+
+def _always_zero(features: pd.DataFrame) -> np.ndarray:
+    """Rows whose four-week mean at the same time of week is exactly 0 (PV at night)."""
+    return (features["week_mean"].to_numpy() == 0.0)
 
 
 MODELS: dict[str, type[Forecaster]] = {
