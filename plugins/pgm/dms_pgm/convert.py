@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import cmath
 import math
-import operator
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -158,6 +157,10 @@ class PgmNetwork:
         self.absorbed_closed: np.ndarray = np.zeros(0, dtype=bool)  #: switch states of ``absorbed`` at the last update
         self.line_status: tuple[np.ndarray, np.ndarray] = (np.zeros(0), np.zeros(0))  #: line from/to status pushed last
         self.kv: dict[str, float] = {}
+        self._blanks: dict[ComponentType, tuple[np.ndarray, np.dtype]] = {}  #: null update array per component (bytes, dtype)
+        self._absorbed_flat_terminals: list[Terminal] = []  #: terminals of the folded switches, flat
+        self._absorbed_owner: list[int] = []  #: position in ``absorbed`` of each of those terminals
+        self._closed_now: np.ndarray = np.zeros(0, dtype=bool)  #: folded switch states read by the running update
 
     # -- update --------------------------------------------------------------------------
 
@@ -165,14 +168,37 @@ class PgmNetwork:
         """The pgm update dataset with the current values of the model's changing attributes."""
         if model is not None and (self._model_ref is None or self._model_ref() is not model):
             raise ValueError(f"this PgmNetwork was not converted from model {model.name!r}")
+        self._closed_now = self._read_absorbed_closed()
         data = {}
         for component, values_of in self._updaters:
-            array = initialize_array(DatasetType.update, component, len(self.input_data[component]))
-            array["id"] = self.input_data[component]["id"]
+            array = self._blank(component)
             for attribute, values in values_of().items():
                 array[attribute] = values
             data[component] = array
         return data
+
+    def _blank(self, component: ComponentType) -> np.ndarray:
+        """A fresh update array of ``component``: ids set, every attribute null ("keep"); a byte copy
+        of a template made once (``initialize_array`` costs ~3x as much per call)."""
+        template = self._blanks.get(component)
+        if template is None:
+            array = initialize_array(DatasetType.update, component, len(self.input_data[component]))
+            array["id"] = self.input_data[component]["id"]
+            template = self._blanks[component] = (array.view(np.uint8).copy(), array.dtype)
+        raw, dtype = template
+        return raw.copy().view(dtype)
+
+    def _read_absorbed_closed(self) -> np.ndarray:
+        """``_switch_closed`` of the folded switches, read from the model now (bool array)."""
+        if not self.absorbed:
+            return self.absorbed_closed
+        closed = [not switch.open and switch.in_service for switch in self._absorbed_switches]
+        connected = [terminal.connected for terminal in self._absorbed_flat_terminals]
+        if not all(connected):
+            for owner, ok in zip(self._absorbed_owner, connected, strict=True):
+                if not ok:
+                    closed[owner] = False
+        return np.array(closed, dtype=bool)
 
     def update(self, model: NetworkModel | None = None, skip: Sequence[ComponentType] = (), push: bool = True) -> dict[ComponentType, np.ndarray]:
         """Push loads, generation, switch/equipment states, taps, source voltages and shunts into the model.
@@ -185,34 +211,46 @@ class PgmNetwork:
         Only what changed since the last push is sent: an attribute whose values are all
         unchanged is left empty (null: "keep") in the update dataset, a component without
         changes is left out, so unchanged switch, tap and status columns cost nothing in
-        power-grid-model.
+        power-grid-model. Every value is read from the model objects on every call; an
+        attribute found unchanged keeps the array object of the last push (``line_status``,
+        ``absorbed_closed`` and ``_pushed`` stay the same objects while nothing changed, which
+        lets the result tables cache what they derive from them by identity).
         """
         assert self.model is not None
         if model is not None and (self._model_ref is None or self._model_ref() is not model):
             raise ValueError(f"this PgmNetwork was not converted from model {model.name!r}")
+        closed = self._read_absorbed_closed()
+        self._closed_now = closed
         pushed = self._pushed
         data: dict[ComponentType, np.ndarray] = {}
         current: dict[ComponentType, dict[str, np.ndarray]] = {}
         for component, values_of in self._updaters:
             if component in skip:
                 continue
-            values = {attribute: np.asarray(value) for attribute, value in values_of().items()}
+            values = values_of()
             last = pushed.get(component)
-            changed = [a for a, v in values.items() if last is None or not _same(last[a], v)]
+            array = None
+            for attribute, value in values.items():
+                value = np.asarray(value)
+                if last is not None and _same(last[attribute], value):
+                    values[attribute] = last[attribute]
+                    continue
+                values[attribute] = value
+                if array is None:
+                    array = self._blank(component)
+                array[attribute] = value
             current[component] = values
-            if changed:
-                array = initialize_array(DatasetType.update, component, len(self.input_data[component]))
-                array["id"] = self.input_data[component]["id"]
-                for attribute in changed:
-                    array[attribute] = values[attribute]
+            if array is not None:
                 data[component] = array
         if data and push:
             self.model.update(update_data=data)
         self._pushed = current
         if C.line in current:
-            self.line_status = (current[C.line]["from_status"], current[C.line]["to_status"])
-        if self.absorbed:
-            self.absorbed_closed = _switches_closed(self._absorbed_switches, self._absorbed_terminals).astype(bool)
+            line = current[C.line]
+            if line["from_status"] is not self.line_status[0] or line["to_status"] is not self.line_status[1]:
+                self.line_status = (line["from_status"], line["to_status"])
+        if self.absorbed and not _same(self.absorbed_closed, closed):
+            self.absorbed_closed = closed
         return data
 
 
@@ -225,8 +263,6 @@ def _status(equipment: ConductingEquipment, terminal: Terminal | None = None) ->
     return int(equipment.in_service and (terminal is None or terminal.connected))
 
 
-_in_service = operator.attrgetter("in_service")
-_connected = operator.attrgetter("connected")
 
 
 def _switch_closed(switch: Switch | None, terminals: Sequence[Terminal] = ()) -> int:
@@ -236,7 +272,6 @@ def _switch_closed(switch: Switch | None, terminals: Sequence[Terminal] = ()) ->
     return int(not switch.open and switch.in_service and all(t.connected for t in terminals))
 
 
-_open = operator.attrgetter("open")
 
 
 def _in_service_flags(objects: Sequence[ConductingEquipment]) -> np.ndarray:
@@ -249,17 +284,6 @@ def _connected_flags(terminals: Sequence[Terminal]) -> np.ndarray:
     """``connected`` of every terminal (bool array), as :func:`_in_service_flags`."""
     flags = [terminal.connected for terminal in terminals]
     return np.ones(len(flags), dtype=bool) if all(flags) else np.array(flags, dtype=bool)
-
-
-def _switches_closed(switches: Sequence[Switch], terminals: Sequence[Sequence[Terminal]]) -> np.ndarray:
-    """:func:`_switch_closed` of many switches at once (int8 array)."""
-    n = len(switches)
-    closed = ~np.fromiter(map(_open, switches), bool, n) & np.fromiter(map(_in_service, switches), bool, n)
-    owner = np.repeat(np.arange(n), [len(t) for t in terminals])
-    flat = [t for ts in terminals for t in ts]
-    connected = np.fromiter(map(_connected, flat), bool, len(flat))
-    closed[owner[~connected]] = False
-    return closed.astype(np.int8)
 
 
 # -- node voltages ------------------------------------------------------------------------
@@ -613,27 +637,42 @@ def to_pgm(
         line_terms.append((line, ta, tb, sa, sb))
     if line_rows:
         table(C.line, line_rows)
+        net.line_row = {line.mrid: row for row, line in enumerate(lines)}
         net.branches[C.line] = [(line.mrid, line.name, type(line).__name__) for line in lines]
         line_objs = [t[0] for t in line_terms]
         from_terms, to_terms = [t[1] for t in line_terms], [t[2] for t in line_terms]
-        side_switches = [
-            (np.array([row for row, t in enumerate(line_terms) if t[k] is not None], dtype=np.int64),
-             ([t[k] for t in line_terms if t[k] is not None], [switch_terminals[t[k].mrid] for t in line_terms if t[k] is not None]))
-            for k in (3, 4)
+        # the folded switches sit on line ends: their states (read once per update, shared with
+        # ``absorbed_closed``) close or open that end
+        side_rows = [
+            (np.array([net.line_row[a[3].mrid] for a in net.absorbed if a[4] == k], dtype=np.int64),
+             np.array([pos for pos, a in enumerate(net.absorbed) if a[4] == k], dtype=np.int64))
+            for k in (0, 1)
         ]
+        ones = np.ones(len(lines), dtype=np.int8)
+        ones.flags.writeable = False
 
-        def line_values(objs=line_objs, ends=(from_terms, to_terms), switched=side_switches):
+        def line_values(objs=line_objs, ends=(from_terms, to_terms), switched=side_rows):
+            closed = net._closed_now
+            if all([obj.in_service for obj in objs]) and all([t.connected for t in ends[0]]) and all([t.connected for t in ends[1]]):
+                result = {}
+                for column, (rows, positions) in zip(("from_status", "to_status"), switched, strict=True):
+                    if len(rows):
+                        status = ones.copy()
+                        status[rows] = closed[positions]
+                    else:
+                        status = ones
+                    result[column] = status
+                return result
             in_service = _in_service_flags(objs)
             result = {}
-            for column, terminals, (rows, switches) in zip(("from_status", "to_status"), ends, switched, strict=True):
+            for column, terminals, (rows, positions) in zip(("from_status", "to_status"), ends, switched, strict=True):
                 status = in_service & _connected_flags(terminals)
                 if len(rows):
-                    status[rows] &= _switches_closed(*switches).astype(bool)
+                    status[rows] &= closed[positions]
                 result[column] = status.astype(np.int8)
             return result
 
         net._updaters.append((C.line, line_values))
-        net.line_row = {line.mrid: row for row, line in enumerate(lines)}
 
     # switches -> links
     assert all(isinstance(s, SWITCH_TYPES) for s in switches)
@@ -799,9 +838,15 @@ def to_pgm(
             connected = [_PHASE_INDEX[c] for c in load.phases.upper() if c in _PHASE_INDEX] or [0, 1, 2]
             share[i, connected] = 1.0 / len(connected)
 
+        all_on = np.ones(len(load_objs), dtype=np.int8)
+        all_on.flags.writeable = False
+
         def load_values():
             n = len(load_objs)
-            status = (_in_service_flags(load_objs) & _connected_flags(load_terms)).astype(np.int8)
+            if all([load.in_service for load in load_objs]) and all([t.connected for t in load_terms]):
+                status = all_on  # the usual case: one pass over each list, no numpy call
+            else:
+                status = (_in_service_flags(load_objs) & _connected_flags(load_terms)).astype(np.int8)
             p_total = np.fromiter([load.p_mw for load in load_objs], float, n)  # a list comprehension reads
             q_total = np.fromiter([load.q_mvar for load in load_objs], float, n)  # faster than map(attrgetter)
             if asymmetric:
@@ -897,6 +942,8 @@ def to_pgm(
         net.line_status = (net.input_data[C.line]["from_status"].copy(), net.input_data[C.line]["to_status"].copy())
     net._absorbed_terminals = [switch_terminals[a[1].mrid] for a in net.absorbed]
     net._absorbed_switches = [a[1] for a in net.absorbed]
+    net._absorbed_flat_terminals = [t for terminals in net._absorbed_terminals for t in terminals]
+    net._absorbed_owner = [pos for pos, terminals in enumerate(net._absorbed_terminals) for _ in terminals]
     net.absorbed_closed = np.array([_switch_closed(a[1], t) for a, t in zip(net.absorbed, net._absorbed_terminals, strict=True)], dtype=bool)
     for node, *_ in net.absorbed:
         obj = model.objects.get(node)
