@@ -94,16 +94,26 @@ class LimitChecker:
         vm = np.asarray(nodes["vm_pu"], dtype=float)
         if vm.size == 0:
             return
-        with np.errstate(invalid="ignore", divide="ignore"):
-            energised = np.isfinite(vm) & (vm > 0.0)  # de-energised nodes are the topology's business
-            nominal_kv = np.where(energised, np.asarray(nodes["u_kv"], dtype=float) / vm * math.sqrt(3), 0.0)
-        low, high = self._bands(nominal_kv)
         margin = self.settings.voltage_hysteresis_pu
-        # only rows that violate or sit inside the hysteresis margin need a look (vectorised filter)
-        near = energised & ((vm > high - margin) | (vm < low + margin))
+        if self.settings.voltage_bands:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                energised = np.isfinite(vm) & (vm > 0.0)  # de-energised nodes are the topology's business
+                nominal_kv = np.where(energised, np.asarray(nodes["u_kv"], dtype=float) / vm * math.sqrt(3), 0.0)
+            low, high = self._bands(nominal_kv)
+            # only rows that violate or sit inside the hysteresis margin need a look (vectorised filter)
+            near = energised & ((vm > high - margin) | (vm < low + margin))
+        else:
+            # one band for every node: scalar limits, no nominal voltages needed (NaN compares False)
+            low, high = self.settings.voltage_band
+            near = (vm > high - margin) | ((vm < low + margin) & (vm > 0.0))
+            near &= vm < math.inf
         if self._balanced:
             near &= self._mask("node_phase_1", nodes["phase"], 1)
         candidates = np.flatnonzero(near)
+        if not len(candidates):
+            return
+        if np.ndim(low) == 0:
+            low, high = np.full(vm.shape, low), np.full(vm.shape, high)
         node_ids, names, phases = nodes["node"], nodes["name"], nodes["phase"]
         for row in candidates:
             value = float(vm[row])
@@ -126,10 +136,10 @@ class LimitChecker:
         kinds = branches["kind"]
         limit = self.settings.max_loading_percent
         first = self._mask("branch_phase_1", branches["phase"], 1) if self._balanced else np.ones(loading.shape, dtype=bool)
-        with np.errstate(invalid="ignore"):
-            loaded = np.flatnonzero(first & (loading > limit - self.settings.loading_hysteresis_percent))
-            transformers = self._mask("transformer", kinds, "PowerTransformer")
-            reverse = np.flatnonzero(first & transformers & (p_from < 0.0)) if self.settings.reverse_flow else ()
+        # comparisons with NaN are False without a warning: no errstate needed
+        loaded = np.flatnonzero(first & (loading > limit - self.settings.loading_hysteresis_percent))
+        transformers = self._mask("transformer", kinds, "PowerTransformer")
+        reverse = np.flatnonzero(first & transformers & (p_from < 0.0)) if self.settings.reverse_flow else ()
         elements, names, phases = branches["element"], branches["name"], branches["phase"]
         for row in loaded:
             key = ("loading", str(elements[row]), int(phases[row]))
