@@ -60,6 +60,7 @@ _POWER_UNITS = {"W": 1e-6, "VAr": 1e-6, "var": 1e-6, "VA": 1e-6, "MW": 1.0, "Mva
 _VOLTAGE_UNITS = {"V": 1e-3, "kV": 1.0}
 _GENERATING = (PowerElectronicsConnection, SynchronousMachine)
 _VALUE_TYPES = (EnergyConsumer, PowerElectronicsConnection, SynchronousMachine)
+_GOOD_BITS = int(Validity.GOOD)  # a plain int: an enum member lookup costs ~1 µs per cycle
 
 
 def unit_factor(measurement: Measurement, target: str) -> float:
@@ -211,8 +212,8 @@ class LiveModel:
         """Copy good values from ``snapshot`` into the model; returns what changed."""
         numbers = self._numbers(snapshot)
         raw = np.asarray(snapshot.values, dtype=float)[numbers]
-        bits = np.asarray(snapshot.quality, dtype=np.int64)[numbers]
-        good = ((bits & _VALIDITY_MASK) == Validity.GOOD) & ~np.isnan(raw)
+        good = (np.asarray(snapshot.quality)[numbers] & _VALIDITY_MASK) == _GOOD_BITS  # index first: no copy of all points
+        good &= raw == raw  # not NaN
         values = raw * self._factors
         heads = good & self._head
         heads_seen = int(np.count_nonzero(heads))
