@@ -126,15 +126,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def nats_server_pid() -> int | None:
+def pids_named(name: str) -> list[int]:
+    """Processes whose command name is ``name`` (Linux /proc)."""
+    found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if (entry / "comm").read_text().strip() == "nats-server":
-                    return int(entry.name)
+                if (entry / "comm").read_text().strip() == name:
+                    found.append(int(entry.name))
             except OSError:
                 continue
-    return None
+    return found
+
+
+def nats_server_pid() -> int | None:
+    return next(iter(pids_named("nats-server")), None)
 
 
 async def leitstand_run(args: argparse.Namespace, tag: str, workdir: Path) -> tuple[Result, dict[str, float], dict[str, float]]:
@@ -168,7 +174,8 @@ async def leitstand_run(args: argparse.Namespace, tag: str, workdir: Path) -> tu
         print(f"all front-ends active; warm-up {args.warmup:g} s, then measuring {args.seconds:g} s ...", flush=True)
         await asyncio.sleep(args.warmup)
         pids = {"core": os.getpid(), "front-ends": 0, "nats-server": nats_server_pid() or 0}
-        cpu_before = {f.pid: cpu_seconds(f.pid) for f in frontends} | {pid: cpu_seconds(pid) for pid in pids.values() if pid}
+        postgres = pids_named("postgres") if args.historian == "postgresql" else []
+        cpu_before = {f.pid: cpu_seconds(f.pid) for f in frontends} | {pid: cpu_seconds(pid) for pid in [*pids.values(), *postgres] if pid}
         historian = kernel.sinks.get("historian")
         rows_before = _rows(historian)
         batches_before = sum(remote.counters["ingested"] for remote in remotes)
@@ -184,6 +191,8 @@ async def leitstand_run(args: argparse.Namespace, tag: str, workdir: Path) -> tu
             "front-ends": sum(cpu_seconds(f.pid) - cpu_before[f.pid] for f in frontends),
             "nats-server": cpu_seconds(pids["nats-server"]) - cpu_before.get(pids["nats-server"], 0.0),
         }
+        if postgres:  # the server's processes alive at the start of the window (backends, WAL writer, ...)
+            cpu["postgres"] = sum(cpu_seconds(pid) - cpu_before[pid] for pid in postgres)
         cores = {name: seconds / elapsed for name, seconds in cpu.items()}
         if historian is not None:
             extra["historian rows/s"] = (rows_after - rows_before) / elapsed
@@ -278,7 +287,7 @@ async def reference(args: argparse.Namespace, tag: str, messages: int, size: int
 async def cleanup(args: argparse.Namespace, tag: str) -> None:
     client = await nats.connect(args.nats)
     js = client.jetstream()
-    for stream in (f"SCALE_{tag}_MEAS", f"SCALE_{tag}_EVENTS", f"KV_SCALE_{tag}_LEASES"):
+    for stream in (f"SCALE_{tag}_MEAS", f"SCALE_{tag}_EVENTS", f"KV_SCALE_{tag}_LEASES", f"KV_SCALE_{tag}_NAMES"):
         try:
             await js.delete_stream(stream)
         except Exception:  # noqa: BLE001 - not created

@@ -6,10 +6,18 @@
   order. A full queue drops (counted, alarmed once per episode), never
   blocks ingest. The message id is a hash of the message: JetStream drops an identical event
   published twice within its duplicate window (e.g. re-ingested after a core restart).
+* A ``MeasurementBatch`` whose names are the kernel's point names goes out **packed**
+  (arrays as raw bytes, point numbers, the digest of the names table), once the table is
+  stored in the KV bucket ``<prefix>_NAMES``; until then, and for any other batch, in the
+  generic event form.
 * ``subscribe(name, ...)`` is a durable pull consumer on ``events.>`` named after the
   subscriber (``sink:historian`` → ``sink_historian``): a restarted core or historian resumes
   after the last event it acknowledged. Events are acknowledged after the handler returns
-  (also when it raises: the error is counted and alarmed, as with the in-process bus).
+  (also when it raises: the error is counted and alarmed, as with the in-process bus). The
+  next batch is fetched while the handler works on the current one (a prefetch left at stop is
+  returned to the server with a nak, never acknowledged). A packed batch whose names table is
+  not cached is decoded after fetching the table from the bucket; a table that is not there
+  drops the batch with an error.
 * ``remote_source`` stands in for sources of front-end groups (:mod:`dms_nats.remote`).
 """
 
@@ -21,6 +29,7 @@ import hashlib
 import logging
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -28,13 +37,26 @@ import nats.errors
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import KeyNotFoundError
 
-from dms_hookspecs import Alarm, AlarmPriority, KernelAPI, Source
+from dms_hookspecs import Alarm, AlarmPriority, KernelAPI, MeasurementBatch, Source
 from dms_kernel.bus import Bus, SubscriberStats
 
-from .connection import close_client, connect, ensure_streams, subjects_for
+from .connection import close_client, connect, ensure_streams, names_bucket, subjects_for
 from .remote import RemoteSource
-from .schema import EVENT_TYPES, SchemaError, decode_event, encode_event, token
+from .schema import (
+    EVENT_TYPES,
+    NamesTable,
+    SchemaError,
+    UnknownNamesTable,
+    decode_event,
+    decode_names_table,
+    encode_event,
+    encode_packed_batch,
+    names_table_chunks,
+    names_table_entries,
+    token,
+)
 
 __all__ = ["NatsBus", "Outbound"]
 
@@ -42,6 +64,8 @@ log = logging.getLogger("leitstand.nats.bus")
 
 Handler = Callable[[Sequence[Any]], Awaitable[None]]
 _Item = tuple[str, bytes, str, int]  # subject, data, Nats-Msg-Id, number in queue order
+_CACHED_TABLES = 8  # names tables a consumer keeps (one per point list the core had)
+_MISSING_TABLE_RETRY_S = 5.0  # a table not found is looked up again after this long
 
 
 class Outbound:
@@ -283,6 +307,12 @@ class NatsBus(Bus):
         self._publisher: asyncio.Task[None] | None = None
         self._running = False
         self.remote_sources: dict[str, RemoteSource] = {}
+        self._kernel = kernel
+        self._table: NamesTable | None = None  # the kernel's point names, for packed batches
+        self._table_stored = False
+        self._table_task: asyncio.Task[None] | None = None
+        self._tables: collections.OrderedDict[str, NamesTable] = collections.OrderedDict()
+        self._missing_tables: dict[str, float] = {}
 
     # -- Bus interface ---------------------------------------------------------------------
 
@@ -296,7 +326,9 @@ class NatsBus(Bus):
 
     def publish(self, event: Any) -> None:
         try:
-            data = encode_event(event)
+            data = self._packed(event) if type(event) is MeasurementBatch else None
+            if data is None:
+                data = encode_event(event)
         except SchemaError as exc:
             log.error("event %s not published: %s", type(event).__name__, exc)
             self._outbound.stats.errors += 1
@@ -308,6 +340,8 @@ class NatsBus(Bus):
         self._running = True
         loop = asyncio.get_running_loop()
         self._publisher = loop.create_task(self._outbound.run(self._js), name="nats:publisher")
+        if self._table is not None and not self._table_stored:
+            self._store_table(self._table)
         for subscriber in self._subscribers:
             subscriber.stopping = False
             if subscriber.task is None:
@@ -334,14 +368,14 @@ class NatsBus(Bus):
         consumers = [s.task for s in self._subscribers if s.task is not None]
         if consumers:
             await asyncio.wait(consumers, timeout=2.0)  # each ends after its current fetch (<= 0.5 s)
-        tasks = [t for t in (self._publisher, *consumers) if t is not None and not t.done()]
+        tasks = [t for t in (self._publisher, self._table_task, *consumers) if t is not None and not t.done()]
         for task in tasks:
             task.cancel()
         if tasks:
             _, stuck = await asyncio.wait(tasks, timeout=5.0)
             for task in stuck:
                 log.error("bus task %s did not stop within 5 s", task.get_name())
-        self._publisher = None
+        self._publisher = self._table_task = None
         for subscriber in self._subscribers:
             subscriber.task = None
         if self.client is not None:
@@ -379,6 +413,94 @@ class NatsBus(Bus):
         assert self._js is not None
         return self._js
 
+    # -- packed measurement batches ---------------------------------------------------------
+
+    def _point_names(self) -> list[str] | None:
+        """The kernel's point names in point-number order (``None``: not a kernel with a point database)."""
+        names = getattr(getattr(self._kernel, "points", None), "names", None)
+        return names if isinstance(names, list) else None
+
+    def _packed(self, batch: MeasurementBatch) -> bytes | None:
+        """``batch`` packed against the kernel's names table, or ``None`` (send it unpacked): no
+        table stored yet, or names that are not the kernel's names of the batch's points."""
+        names = self._point_names()
+        if names is None or not len(batch):
+            return None
+        table = self._table
+        if table is None or len(table) != len(names):  # first batch, or points were added
+            table = self._table = NamesTable.of(names)
+            self._cache_table(table)
+            self._table_stored = False
+            if self._running:
+                self._store_table(table)
+        if not self._table_stored:
+            return None
+        return encode_packed_batch(batch, table)
+
+    def _store_table(self, table: NamesTable) -> None:
+        if self._table_task is not None and not self._table_task.done():
+            self._table_task.cancel()
+        self._table_task = asyncio.get_running_loop().create_task(self._put_table(table), name="nats:names-table")
+
+    async def _put_table(self, table: NamesTable) -> None:
+        """Store ``table`` in the names bucket (chunks, then the header), unless it is there;
+        batches go out packed from then on. Retried until it succeeds."""
+        delay = 0.5
+        while True:
+            try:
+                kv = await names_bucket(await self.jetstream(), self.subjects, self.settings)
+                try:
+                    await kv.get(table.digest)
+                except KeyNotFoundError:
+                    for key, value in names_table_entries(table):
+                        await kv.put(key, value)
+                    log.info("names table %s (%d points) stored in %s", table.digest, len(table), self.subjects.names_bucket)
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - NATS unavailable: batches stay unpacked meanwhile
+                log.warning("names table %s not stored (%s: %s); retrying in %.1f s", table.digest, type(exc).__name__, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        if self._table is table:
+            self._table_stored = True
+
+    def _cache_table(self, table: NamesTable) -> None:
+        self._tables[table.digest] = table
+        self._tables.move_to_end(table.digest)
+        while len(self._tables) > _CACHED_TABLES:
+            self._tables.popitem(last=False)
+
+    async def _fetch_table(self, digest: str) -> None:
+        """Fetch names table ``digest`` from the bucket into the cache.
+
+        :raises SchemaError: the table is not in the bucket, or is malformed (checked against its digest).
+        """
+        missing_since = self._missing_tables.get(digest)
+        if missing_since is not None and time.monotonic() - missing_since < _MISSING_TABLE_RETRY_S:
+            raise SchemaError(f"names table {digest} not found in KV bucket {self.subjects.names_bucket}")
+        try:
+            kv = await names_bucket(await self.jetstream(), self.subjects, self.settings)
+            header = (await kv.get(digest)).value or b""
+            chunks = [(await kv.get(f"{digest}.{n}")).value or b"" for n in range(names_table_chunks(digest, header))]
+        except KeyNotFoundError:
+            self._missing_tables[digest] = time.monotonic()
+            raise SchemaError(
+                f"names table {digest} not found in KV bucket {self.subjects.names_bucket} "
+                "(deleted, or the batch comes from another deployment)"
+            ) from None
+        table = decode_names_table(digest, header, chunks)
+        self._missing_tables.pop(digest, None)
+        self._cache_table(table)
+        log.info("names table %s (%d points) fetched from %s", digest, len(table), self.subjects.names_bucket)
+
+    async def _decode(self, data: bytes) -> Any:
+        try:
+            return decode_event(data, self._tables)
+        except UnknownNamesTable as exc:
+            await self._fetch_table(exc.digest)
+            return decode_event(data, self._tables)
+
     def _on_overflow(self, dropped: int) -> None:
         alarm = Alarm(
             f"NATS bus cannot keep up: its outbound queue is full and events are being dropped ({dropped} so far)",
@@ -399,48 +521,75 @@ class NatsBus(Bus):
         pull = await js.pull_subscribe(
             f"{self.subjects.root}.events.>", durable=subscriber.durable, stream=self.subjects.events_stream, config=config
         )
-        batch = min(self.settings["fetch_batch"], subscriber.maxsize)
-        while not subscriber.stopping:  # a flag: nats-py's fetch can lose a cancellation
-            try:
-                messages = await pull.fetch(batch=batch, timeout=0.5)
-            except (TimeoutError, nats.errors.TimeoutError):
-                subscriber.stats.queued = 0
-                continue
-            except nats.errors.Error as exc:
-                log.warning("subscriber %r: fetch failed (%s); retrying", subscriber.name, exc)
-                await asyncio.sleep(0.5)
-                continue
-            if not messages:  # nats-py can return an empty batch
-                continue
-            events = []
-            for message in messages:
-                if message.subject.rsplit(".", 1)[-1] not in subscriber.wanted:
+        batch = max(1, min(self.settings["fetch_batch"], subscriber.maxsize // 2))  # two batches may be out: one prefetched
+        loop = asyncio.get_running_loop()
+        fetching: asyncio.Task[list[Any]] | None = None
+        try:
+            while not subscriber.stopping:  # a flag: nats-py's fetch can lose a cancellation
+                if fetching is None:
+                    fetching = loop.create_task(pull.fetch(batch=batch, timeout=0.5))
+                task, fetching = fetching, None
+                try:
+                    messages = await task
+                except (TimeoutError, nats.errors.TimeoutError):
+                    subscriber.stats.queued = 0
                     continue
-                try:
-                    events.append(decode_event(message.data))
-                except SchemaError as exc:
-                    subscriber.stats.errors += 1
-                    log.error("subscriber %r: dropped a message on %s: %s", subscriber.name, message.subject, exc)
-            subscriber.stats.queued = messages[-1].metadata.num_pending
-            if events:
-                subscriber.busy = True
-                try:
-                    await subscriber.handler(events)
-                    subscriber.stats.delivered += len(events)
-                    subscriber.failing = False
-                except asyncio.CancelledError:
-                    subscriber.busy = False
-                    raise
-                except Exception as exc:  # noqa: BLE001 - a failing subscriber must not stop the bus
-                    subscriber.stats.errors += 1
-                    log.exception("subscriber %r failed to handle %d events", subscriber.name, len(events))
-                    if not subscriber.failing:
-                        subscriber.failing = True
-                        self.publish(Alarm(
-                            f"{subscriber.name} is failing: {type(exc).__name__}: {exc}; its events are being lost",
-                            AlarmPriority.HIGH, source="nats", category="sink-failure",
-                        ))
-            for message in messages:
-                await message.ack()
-            subscriber.acked_seq = messages[-1].metadata.sequence.stream
-            subscriber.busy = False
+                except nats.errors.Error as exc:
+                    log.warning("subscriber %r: fetch failed (%s); retrying", subscriber.name, exc)
+                    await asyncio.sleep(0.5)
+                    continue
+                if not messages:  # nats-py can return an empty batch
+                    continue
+                events = []
+                for message in messages:
+                    if message.subject.rsplit(".", 1)[-1] not in subscriber.wanted:
+                        continue
+                    try:
+                        events.append(await self._decode(message.data))
+                    except SchemaError as exc:
+                        subscriber.stats.errors += 1
+                        log.error("subscriber %r: dropped a message on %s: %s", subscriber.name, message.subject, exc)
+                subscriber.stats.queued = messages[-1].metadata.num_pending
+                if not subscriber.stopping:  # the next batch comes in while the handler works
+                    fetching = loop.create_task(pull.fetch(batch=batch, timeout=0.5))
+                if events:
+                    subscriber.busy = True
+                    try:
+                        await subscriber.handler(events)
+                        subscriber.stats.delivered += len(events)
+                        subscriber.failing = False
+                    except asyncio.CancelledError:
+                        subscriber.busy = False
+                        raise
+                    except Exception as exc:  # noqa: BLE001 - a failing subscriber must not stop the bus
+                        subscriber.stats.errors += 1
+                        log.exception("subscriber %r failed to handle %d events", subscriber.name, len(events))
+                        if not subscriber.failing:
+                            subscriber.failing = True
+                            self.publish(Alarm(
+                                f"{subscriber.name} is failing: {type(exc).__name__}: {exc}; its events are being lost",
+                                AlarmPriority.HIGH, source="nats", category="sink-failure",
+                            ))
+                for message in messages:
+                    await message.ack()
+                subscriber.acked_seq = messages[-1].metadata.sequence.stream
+                subscriber.busy = False
+        finally:
+            if fetching is not None:
+                await self._release(fetching, subscriber)
+
+    @staticmethod
+    async def _release(fetching: asyncio.Task[list[Any]], subscriber: _Durable) -> None:
+        """A prefetch left when the consumer stops: its messages go back to the server (nak: to
+        be delivered again at once, to the next consumer of the durable) — never acknowledged."""
+        done, _ = await asyncio.wait({fetching}, timeout=1.0)
+        if not done:
+            fetching.cancel()
+            return
+        if fetching.cancelled() or fetching.exception() is not None:
+            return
+        for message in fetching.result():
+            try:
+                await message.nak()
+            except Exception:  # noqa: BLE001 - redelivered after ack_wait instead
+                log.debug("subscriber %r: could not return a prefetched message", subscriber.name)

@@ -18,7 +18,7 @@ from dms_hookspecs import Setting, SettingsSchema
 
 from .schema import Subjects, token
 
-__all__ = ["SETTINGS", "subjects_for", "connect", "close_client", "ensure_streams", "lease_bucket"]
+__all__ = ["SETTINGS", "subjects_for", "connect", "close_client", "ensure_streams", "lease_bucket", "names_bucket"]
 
 log = logging.getLogger("leitstand.nats")
 
@@ -103,6 +103,19 @@ async def lease_bucket(js: JetStreamContext, subjects: Subjects, settings: Mappi
             bucket=subjects.lease_bucket,
             history=1,
             ttl=settings["lease_ttl_s"] * 5,
+            replicas=settings["replicas"],
+            storage=StorageType.FILE,
+        )
+
+
+async def names_bucket(js: JetStreamContext, subjects: Subjects, settings: Mapping[str, Any]) -> KeyValue:
+    """The KV bucket of names tables of packed measurement batches (no expiry), created if missing."""
+    try:
+        return await js.key_value(subjects.names_bucket)
+    except Exception:  # noqa: BLE001 - BucketNotFoundError or NotFoundError, by nats-py version
+        return await js.create_key_value(
+            bucket=subjects.names_bucket,
+            history=1,
             replicas=settings["replicas"],
             storage=StorageType.FILE,
         )

@@ -4,7 +4,8 @@ Subjects (``<dep>`` is the deployment token, ``<source>`` a source name, both sa
 ``[A-Za-z0-9_-]``)::
 
     leitstand.v1.<dep>.meas.<source>     IngestBatch: raw values from the front-end running <source>
-    leitstand.v1.<dep>.events.<Type>     one event for sinks (Alarm, StudyResult, AuditEntry, ...)
+    leitstand.v1.<dep>.events.<Type>     one event for sinks (Alarm, StudyResult, AuditEntry, ...);
+                                         MeasurementBatch also in the packed form (below)
     leitstand.v1.<dep>.cmd.<source>      CommandRequest → CommandResult (NATS request/reply, not stored)
 
 Every message is a msgpack map with ``"v": 1``. Events carry their attrs fields explicitly:
@@ -12,14 +13,22 @@ attrs values, enums, :class:`PointId` and numpy arrays are msgpack extension typ
 (:data:`EXT_ATTRS`, :data:`EXT_ENUM`, :data:`EXT_POINT_ID`, :data:`EXT_NDARRAY`), and only the
 classes in :data:`EVENT_TYPES` / :data:`VALUE_TYPES` and :data:`ENUM_TYPES` decode — no pickle,
 an unknown name is a :class:`SchemaError`.
+
+A ``MeasurementBatch`` may instead travel **packed** (:func:`encode_packed_batch`): the four
+arrays as raw little-endian bytes, point numbers instead of names, and the digest of a
+**names table** (:class:`NamesTable`, the publishing core's point names in point-number order)
+that is stored once in the KV bucket ``<prefix>_NAMES`` (:func:`names_table_entries`). A
+decoder that does not hold the table raises :class:`UnknownNamesTable`; the caller fetches it
+(:func:`decode_names_table` checks its digest) and decodes again.
 """
 
 from __future__ import annotations
 
 import enum
+import hashlib
 import re
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -32,6 +41,7 @@ from dms_hookspecs import (
     AlarmState,
     Command,
     CommandStatus,
+    MeasurementBatch,
     PointId,
     PointKind,
     PointSpec,
@@ -47,6 +57,12 @@ __all__ = [
     "points_digest",
     "encode_event",
     "decode_event",
+    "NamesTable",
+    "UnknownNamesTable",
+    "encode_packed_batch",
+    "names_table_entries",
+    "decode_names_table",
+    "names_table_chunks",
     "encode_ingest",
     "decode_ingest",
     "encode_command_request",
@@ -71,6 +87,17 @@ _TOKEN = re.compile(r"[^A-Za-z0-9_-]")
 
 class SchemaError(ValueError):
     """A message that does not follow the wire schema (version, type, fields)."""
+
+
+class UnknownNamesTable(SchemaError):
+    """A packed measurement batch refers to a names table this node does not hold (yet).
+
+    :ivar digest: the table's digest (its key in the ``<prefix>_NAMES`` bucket).
+    """
+
+    def __init__(self, digest: str) -> None:
+        super().__init__(f"names table {digest} is not known here")
+        self.digest = digest
 
 
 def token(name: str) -> str:
@@ -116,6 +143,10 @@ class Subjects:
     @property
     def lease_bucket(self) -> str:
         return f"{self.stream_prefix}_LEASES"
+
+    @property
+    def names_bucket(self) -> str:
+        return f"{self.stream_prefix}_NAMES"
 
 
 def points_digest(names: Sequence[str]) -> int:
@@ -193,12 +224,16 @@ def encode_event(event: Any) -> bytes:
     return _pack({"v": SCHEMA_VERSION, "event": event})
 
 
-def decode_event(data: bytes) -> Any:
-    """The event in a message from ``events.<Type>``.
+def decode_event(data: bytes, tables: Mapping[str, NamesTable] | None = None) -> Any:
+    """The event in a message from ``events.<Type>`` (either form of a ``MeasurementBatch``).
 
+    :param tables: names tables by digest, for packed measurement batches.
+    :raises UnknownNamesTable: a packed batch whose names table is not in ``tables``.
     :raises SchemaError: wrong version, unknown type, malformed message.
     """
     message = _checked(data)
+    if message.get("packed") == PACKED_MEASUREMENT_BATCH:
+        return _unpack_batch(message, tables or {})
     event = message.get("event")
     if type(event).__name__ not in EVENT_TYPES:
         raise SchemaError(f"message carries {type(event).__name__}, not an event")
@@ -217,6 +252,170 @@ def _checked(data: bytes) -> dict[str, Any]:
     if message.get("v") != SCHEMA_VERSION:
         raise SchemaError(f"schema version {message.get('v')!r} (this node speaks {SCHEMA_VERSION})")
     return message
+
+
+# -- packed measurement batches and names tables ------------------------------------------
+
+PACKED_MEASUREMENT_BATCH = 1
+"""Value of the ``packed`` key of a packed ``MeasurementBatch`` message (its format version)."""
+
+NAMES_CHUNK_BYTES = 256 * 1024
+"""Largest KV value of a names table (chunks of the compressed table)."""
+
+MAX_NAMES_TABLE_BYTES = 1 << 30
+"""Largest uncompressed names table a decoder accepts."""
+
+
+@attrs.frozen(eq=False)
+class NamesTable:
+    """Point names in point-number order, identified by :attr:`digest`.
+
+    :param names: the names (object array: ``names[points]`` gives a batch's names).
+    :param digest: 32 hex digits, BLAKE2b-128 of :attr:`payload`.
+    :param payload: msgpack array of the names (what the digest covers).
+    """
+
+    names: np.ndarray
+    digest: str
+    payload: bytes
+
+    @classmethod
+    def of(cls, names: Sequence[str]) -> NamesTable:
+        listed = [str(name) for name in names]
+        payload = msgpack.packb(listed, use_bin_type=True)
+        return cls(np.array(listed, dtype=object), hashlib.blake2b(payload, digest_size=16).hexdigest(), payload)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def matches(self, points: np.ndarray, names: Sequence[str]) -> bool:
+        """Whether ``names`` are this table's names of ``points`` (point numbers)."""
+        if len(names) != points.size:
+            return False
+        if points.size == 0:
+            return True
+        if points.min() < 0 or points.max() >= len(self.names):
+            return False
+        return bool(np.array_equal(self.names[points], np.asarray(names, dtype=object)))
+
+
+def names_table_entries(table: NamesTable) -> list[tuple[str, bytes]]:
+    """KV entries ``(key, value)`` of ``table`` in the ``<prefix>_NAMES`` bucket, in the order to
+    store them: the chunks ``<digest>.<n>`` of the zlib-compressed payload, then the header
+    ``<digest>`` = msgpack ``{"v", "count", "chunks", "bytes"}`` (present only once every chunk is)."""
+    compressed = zlib.compress(table.payload, 6)
+    chunks = [compressed[start:start + NAMES_CHUNK_BYTES] for start in range(0, len(compressed), NAMES_CHUNK_BYTES)] or [b""]
+    header = msgpack.packb(
+        {"v": SCHEMA_VERSION, "count": len(table), "chunks": len(chunks), "bytes": len(table.payload)}, use_bin_type=True
+    )
+    return [(f"{table.digest}.{n}", chunk) for n, chunk in enumerate(chunks)] + [(table.digest, header)]
+
+
+def names_table_chunks(digest: str, header: bytes) -> int:
+    """The number of chunks of table ``digest`` according to its KV header.
+
+    :raises SchemaError: a malformed header, another schema version, a table larger than
+        :data:`MAX_NAMES_TABLE_BYTES`.
+    """
+    try:
+        info = msgpack.unpackb(header, raw=False)
+        version = info.get("v")
+        if version == SCHEMA_VERSION:
+            count, chunks, size = int(info["count"]), int(info["chunks"]), int(info["bytes"])
+    except Exception as exc:  # noqa: BLE001 - any malformed header
+        raise SchemaError(f"names table {digest}: malformed header ({type(exc).__name__}: {exc})") from exc
+    if version != SCHEMA_VERSION:
+        raise SchemaError(f"names table {digest}: schema version {version!r} (this node speaks {SCHEMA_VERSION})")
+    if not 0 <= size <= MAX_NAMES_TABLE_BYTES or not 1 <= chunks <= MAX_NAMES_TABLE_BYTES // NAMES_CHUNK_BYTES + 1 or count < 0:
+        raise SchemaError(f"names table {digest}: {count} names, {size} bytes in {chunks} chunks refused")
+    return chunks
+
+
+def decode_names_table(digest: str, header: bytes, chunks: Sequence[bytes]) -> NamesTable:
+    """The table ``digest`` from its KV header and chunks (values of ``<digest>.<n>``).
+
+    :raises SchemaError: a malformed header or table, one larger than
+        :data:`MAX_NAMES_TABLE_BYTES`, or one whose content does not have the digest.
+    """
+    expected = names_table_chunks(digest, header)
+    info = msgpack.unpackb(header, raw=False)
+    count, size = int(info["count"]), int(info["bytes"])
+    if len(chunks) != expected:
+        raise SchemaError(f"names table {digest}: {len(chunks)} chunks, the header says {expected}")
+    inflate = zlib.decompressobj()
+    parts: list[bytes] = []
+    produced = 0
+    try:
+        for chunk in chunks:
+            part = inflate.decompress(chunk, size + 1 - produced)  # bounded: never more than announced
+            produced += len(part)
+            parts.append(part)
+    except zlib.error as exc:
+        raise SchemaError(f"names table {digest}: not zlib data ({exc})") from exc
+    payload = b"".join(parts)
+    if not inflate.eof or len(payload) != size or hashlib.blake2b(payload, digest_size=16).hexdigest() != digest:
+        raise SchemaError(f"names table {digest}: content does not match its digest")
+    try:
+        names = msgpack.unpackb(payload, raw=False, use_list=True)
+    except Exception as exc:  # noqa: BLE001
+        raise SchemaError(f"names table {digest}: not a msgpack array ({exc})") from exc
+    if not isinstance(names, list) or len(names) != count or not all(isinstance(name, str) for name in names):
+        raise SchemaError(f"names table {digest}: not {count} names")
+    return NamesTable(np.array(names, dtype=object), digest, payload)
+
+
+def encode_packed_batch(batch: MeasurementBatch, table: NamesTable) -> bytes | None:
+    """``batch`` in the packed form against ``table``; ``None`` if it cannot be (names that are
+    not the table's names of its points, quality bits beyond 16 bits): send it with
+    :func:`encode_event` then."""
+    points = np.asarray(batch.points)
+    if points.dtype.kind not in "iu" or not table.matches(points, batch.names):
+        return None
+    quality = np.asarray(batch.quality)
+    if quality.dtype != np.uint16 and quality.size and (quality.dtype.kind not in "iu" or quality.min() < 0 or quality.max() > 0xFFFF):
+        return None
+    values = np.asarray(batch.values, dtype="<f8")
+    source_time = np.asarray(batch.source_time, dtype="<f8")
+    if not values.size == quality.size == source_time.size == points.size:
+        return None
+    return msgpack.packb(
+        {
+            "v": SCHEMA_VERSION,
+            "packed": PACKED_MEASUREMENT_BATCH,
+            "source": batch.source,
+            "receive_time": float(batch.receive_time),
+            "table": table.digest,
+            "points": np.ascontiguousarray(points, dtype="<u4").tobytes(),
+            "values": np.ascontiguousarray(values).tobytes(),
+            "quality": np.ascontiguousarray(quality, dtype="<u2").tobytes(),
+            "source_time": np.ascontiguousarray(source_time).tobytes(),
+        },
+        use_bin_type=True,
+    )
+
+
+def _unpack_batch(message: dict[str, Any], tables: Mapping[str, NamesTable]) -> MeasurementBatch:
+    digest = message.get("table")
+    if not isinstance(digest, str):
+        raise SchemaError("packed measurement batch without a names table digest")
+    table = tables.get(digest)
+    if table is None:
+        raise UnknownNamesTable(digest)
+    try:
+        points = np.frombuffer(message["points"], dtype="<u4").astype(np.int64)
+        values = np.frombuffer(message["values"], dtype="<f8")
+        quality = np.frombuffer(message["quality"], dtype="<u2")
+        source_time = np.frombuffer(message["source_time"], dtype="<f8")
+        source, receive_time = message["source"], float(message["receive_time"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SchemaError(f"malformed packed measurement batch: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(source, str):
+        raise SchemaError("malformed packed measurement batch: source is not a string")
+    if not points.size == values.size == quality.size == source_time.size:
+        raise SchemaError("packed measurement batch arrays differ in length")
+    if points.size and points.max() >= len(table):
+        raise SchemaError(f"packed measurement batch names point {int(points.max())}, beyond names table {digest} ({len(table)} names)")
+    return MeasurementBatch(source, points, values, quality, source_time, receive_time, table.names[points])
 
 
 # -- raw batches from front-ends ------------------------------------------------------------

@@ -89,7 +89,7 @@ async def nats_env() -> AsyncIterator[NatsEnv]:
     yield env
     client = await nats.connect(NATS_URL)
     js = client.jetstream()
-    for stream in (f"{env.prefix}_MEAS", f"{env.prefix}_EVENTS", f"KV_{env.prefix}_LEASES"):
+    for stream in (f"{env.prefix}_MEAS", f"{env.prefix}_EVENTS", f"KV_{env.prefix}_LEASES", f"KV_{env.prefix}_NAMES"):
         try:
             await js.delete_stream(stream)
         except Exception:  # noqa: BLE001 - not created by this test

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import msgpack
 import nats
 import numpy as np
 
@@ -13,7 +14,15 @@ from nats_support import ListSink, list_sink, wait_for
 from dms_hookspecs import Alarm, AuditEntry, Command, CommandStatus, MeasurementBatch
 from dms_nats import NatsBus, RemoteSource
 from dms_nats.connection import ensure_streams
-from dms_nats.schema import IngestBatch, Subjects, encode_event, encode_ingest, points_digest
+from dms_nats.schema import (
+    IngestBatch,
+    NamesTable,
+    Subjects,
+    encode_event,
+    encode_ingest,
+    encode_packed_batch,
+    points_digest,
+)
 
 SOURCE = '''
 [[sources]]
@@ -127,3 +136,63 @@ async def test_command_without_an_active_front_end_fails_with_a_reason(make_kern
         result = await kernel.execute(Command("rtu/PSP0", 3.0, timeout_s=2.0))
     assert result.status is CommandStatus.FAILED
     assert "no active front-end of group 'north' runs source 'rtu'" in result.reason
+
+
+async def _stored_events(js, subjects, subject):
+    """Every message stored on ``subject`` of the events stream, oldest first (raw data)."""
+    pull = await js.pull_subscribe(subject, stream=subjects.events_stream)
+    found = []
+    try:
+        while True:
+            try:
+                messages = await pull.fetch(batch=100, timeout=0.5)
+            except (TimeoutError, nats.errors.TimeoutError):
+                return found
+            found.extend(message.data for message in messages)
+    finally:
+        await pull.unsubscribe()
+
+
+async def test_measurement_batches_go_packed_and_a_restarted_core_fetches_the_names_table(make_kernel, nats_env):
+    client, js, subjects = await _publisher(nats_env)
+    kernel = _core(make_kernel, nats_env)
+    async with kernel:
+        remote = kernel.sources["rtu"]
+        for seq in range(1, 31):
+            await js.publish(subjects.meas("rtu"), encode_ingest(_ingest(seq)), headers={"Nats-Msg-Id": f"fe-a:{seq}"})
+            await asyncio.sleep(0.02)
+        await wait_for(lambda: remote.counters["ingested"] == 30)
+        await wait_for(lambda: sum(len(b) for b in ListSink.instances["historian"].of_type(MeasurementBatch)) == 30 * 4)
+        first = ListSink.instances["historian"].of_type(MeasurementBatch)
+        table = NamesTable.of(kernel.points.names)
+    assert [list(batch.names) for batch in first] == [NAMES[:4]] * 30
+    assert [batch.values[0] for batch in first] == [float(n) for n in range(1, 31)]
+    stored = [msgpack.unpackb(data) for data in await _stored_events(js, subjects, subjects.event("MeasurementBatch"))]
+    packed = [message for message in stored if message.get("packed") == 1]
+    assert packed and all(message["table"] == table.digest for message in packed)  # unpacked only until the table was stored
+    assert stored[-1].get("packed") == 1
+    # a core with another point list (no sources) and a new historian reading from the start:
+    # it has never seen the table, fetches it from the names bucket by digest
+    kernel = _core(make_kernel, nats_env, sources="", sinks=SINK.replace('"historian"', '"archive"'))
+    async with kernel:
+        await wait_for(lambda: sum(len(b) for b in ListSink.instances["archive"].of_type(MeasurementBatch)) == 30 * 4)
+        assert kernel.bus.stats()["sink:archive"].errors == 0
+    again = ListSink.instances["archive"].of_type(MeasurementBatch)
+    assert [list(batch.names) for batch in again] == [NAMES[:4]] * 30
+    assert [batch.values[0] for batch in again] == [float(n) for n in range(1, 31)]
+    await client.close()
+
+
+async def test_packed_batch_with_an_unknown_names_table_is_dropped_with_an_error(make_kernel, nats_env, caplog):
+    client, js, subjects = await _publisher(nats_env)
+    table = NamesTable.of(["elsewhere/P0", "elsewhere/P1"])  # never stored in the names bucket
+    batch = MeasurementBatch("rtu", np.array([1]), np.ones(1), np.zeros(1, np.uint16), np.ones(1), 1.0, table.names[[1]])
+    await js.publish(subjects.event("MeasurementBatch"), encode_packed_batch(batch, table))
+    await js.publish(subjects.event("Alarm"), encode_event(Alarm("after it", source="fe")))
+    kernel = _core(make_kernel, nats_env, sources="")
+    async with kernel:
+        await wait_for(lambda: any(a.message == "after it" for a in ListSink.instances["historian"].of_type(Alarm)))
+        assert kernel.bus.stats()["sink:historian"].errors == 1
+    assert not ListSink.instances["historian"].of_type(MeasurementBatch)
+    assert f"names table {table.digest} not found in KV bucket {nats_env.prefix}_NAMES" in caplog.text
+    await client.close()
