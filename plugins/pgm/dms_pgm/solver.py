@@ -161,12 +161,13 @@ def _results_sym(net: PgmNetwork, static: _Static, output: Mapping[ComponentType
     np.degrees(u_angle, out=node_block[1, :n])
     np.multiply(vm_node, static.phase_kv, out=node_block[2, :n])
     parts = [(component, output[component]) for component in (*_BRANCHES, C.three_winding_transformer) if component in output]
-    nb = sum(len(out) for _, out in parts)
+    nb = sum(len(out["loading"]) for _, out in parts)  # rows (a columnar output is a dict of columns)
     table = np.empty((6, nb + absorbed))
     offset = 0
     for component, out in parts:
-        part = table[:, offset:offset + len(out)]
-        offset += len(out)
+        rows = len(out["loading"])
+        part = table[:, offset:offset + rows]
+        offset += rows
         if component == C.three_winding_transformer:
             part[1], part[2] = out["p_1"], out["q_1"]
             np.add(out["p_2"], out["p_3"], out=part[3])
