@@ -126,6 +126,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_cpu() -> tuple[float, float]:
+    """(busy CPU seconds of the whole machine, total stall seconds of CPU pressure "some")."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    busy = (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
+    try:
+        some = Path("/proc/pressure/cpu").read_text().split("\n", 1)[0]
+        stall = int(some.rsplit("total=", 1)[1]) / 1e6
+    except (OSError, IndexError, ValueError):
+        stall = 0.0
+    return busy, stall
+
+
 def pids_named(name: str) -> list[int]:
     """Processes whose command name is ``name`` (Linux /proc)."""
     found = []
@@ -178,12 +190,14 @@ async def leitstand_run(args: argparse.Namespace, tag: str, workdir: Path) -> tu
         cpu_before = {f.pid: cpu_seconds(f.pid) for f in frontends} | {pid: cpu_seconds(pid) for pid in [*pids.values(), *postgres] if pid}
         historian = kernel.sinks.get("historian")
         rows_before = _rows(historian)
+        machine_before = machine_cpu()
         batches_before = sum(remote.counters["ingested"] for remote in remotes)
         recorder.recording = True
         started = time.perf_counter()
         await asyncio.sleep(args.seconds)
         recorder.recording = False
         elapsed = time.perf_counter() - started
+        machine_after = machine_cpu()
         rows_after = _rows(historian)
         batches = sum(remote.counters["ingested"] for remote in remotes) - batches_before
         cpu = {
@@ -194,6 +208,8 @@ async def leitstand_run(args: argparse.Namespace, tag: str, workdir: Path) -> tu
         if postgres:  # the server's processes alive at the start of the window (backends, WAL writer, ...)
             cpu["postgres"] = sum(cpu_seconds(pid) - cpu_before[pid] for pid in postgres)
         cores = {name: seconds / elapsed for name, seconds in cpu.items()}
+        cores["other processes"] = max(0.0, (machine_after[0] - machine_before[0]) / elapsed - sum(cores.values()))
+        extra["CPU pressure (% of time a task waited for a core)"] = 100 * (machine_after[1] - machine_before[1]) / elapsed
         if historian is not None:
             extra["historian rows/s"] = (rows_after - rows_before) / elapsed
         extra["dropped (front-end queues)"] = float(sum(_dropped(workdir / f"fe{f}.log") for f in range(args.frontends)))
