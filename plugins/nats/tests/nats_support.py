@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 from collections.abc import AsyncIterator
 
 import attrs
@@ -104,3 +108,27 @@ async def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05) -> 
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         await asyncio.sleep(interval)
+
+
+def start_leitstand(log_dir: Path, name: str, *args: str) -> subprocess.Popen:
+    """``python -m dms_kernel ARGS`` (e.g. ``run DEPLOYMENT`` or ``frontend DEPLOYMENT --group G``) with
+    its output appended to ``log_dir/<name>.log`` (a file, not a pipe: a full pipe would stall the
+    process); the path is the process's ``log_path``."""
+    log = open(Path(log_dir) / f"{name}.log", "a")
+    process = subprocess.Popen([sys.executable, "-m", "dms_kernel", *args], stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
+    process.log_path = log.name  # type: ignore[attr-defined]
+    log.close()
+    return process
+
+
+def stop_leitstand(process: subprocess.Popen, timeout: float = 20.0) -> str:
+    """SIGTERM (SIGKILL after ``timeout``); returns the process's log so far."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    with open(process.log_path) as log:  # type: ignore[attr-defined]
+        return log.read()

@@ -4,15 +4,13 @@ core, commands come back, and the standby takes over when the active front-end i
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 import time
 
 import dms_nats.plugin
 import dms_replay.plugin
-from nats_support import ListSink, list_sink, wait_for
+from nats_support import ListSink, list_sink, start_leitstand, stop_leitstand, wait_for
 from dms_hookspecs import Alarm, Command, CommandStatus
 
 SOURCES = '''
@@ -35,26 +33,11 @@ type = "list"
 
 
 def _frontend(path, instance: str) -> subprocess.Popen:
-    log = open(path.parent / f"{instance}.log", "w")  # a file, not a pipe: a full pipe would stall the process
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dms_kernel", "frontend", str(path), "--group", "north", "--instance", instance],
-        stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ),
-    )
-    process.log_path = log.name
-    log.close()
-    return process
+    return start_leitstand(path.parent, instance, "frontend", str(path), "--group", "north", "--instance", instance)
 
 
 def _stop(process: subprocess.Popen) -> str:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    with open(process.log_path) as log:
-        return log.read()
+    return stop_leitstand(process, timeout=15)
 
 
 def _write(tmp_path, nats_env):

@@ -4,17 +4,14 @@ keeps publishing; after its restart the historian holds every value the front-en
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 
 import nats
 import pytest
 from sqlalchemy import create_engine, text
 
-from nats_support import wait_for
+from nats_support import start_leitstand, stop_leitstand, wait_for
 from dms_nats.schema import Subjects, decode_ingest
 from dms_replay import RtuSimSource
 
@@ -43,24 +40,6 @@ type = "sql"
 settings = {{ url = "{url}", schema = "{schema}", spool_dir = "{spool}", maintenance_interval_s = 0.0 }}
 ''',
     )
-
-
-def _start(tmp_path, name: str, *args: str) -> subprocess.Popen:
-    log = open(tmp_path / f"{name}.log", "a")  # a file, not a pipe: a full pipe would stall the process
-    process = subprocess.Popen([sys.executable, "-m", "dms_kernel", *args], stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
-    process.log_path = log.name
-    log.close()
-    return process
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def _stored(engine, schema: str) -> list[tuple[str, float, float]]:
@@ -93,8 +72,8 @@ async def test_kill_9_core_restart_historian_has_every_value(nats_env, postgres_
     path = tmp_path / "deployment.toml"
     path.write_text(_deployment(nats_env, url, schema, tmp_path / "spool"))
     engine = create_engine(url)
-    frontend = _start(tmp_path, "frontend", "frontend", str(path), "--group", "north", "--instance", "fe-a")
-    core = _start(tmp_path, "core", "run", str(path))
+    frontend = start_leitstand(tmp_path, "frontend", "frontend", str(path), "--group", "north", "--instance", "fe-a")
+    core = start_leitstand(tmp_path, "core", "run", str(path))
     try:
         def stored_count() -> int:
             try:
@@ -108,17 +87,17 @@ async def test_kill_9_core_restart_historian_has_every_value(nats_env, postgres_
         killed_at = time.time()
         before = stored_count()
         time.sleep(2.0)  # the front-end publishes on into the stream
-        core = _start(tmp_path, "core", "run", str(path))
+        core = start_leitstand(tmp_path, "core", "run", str(path))
         await wait_for(lambda: stored_count() >= before + 120, timeout=40, interval=0.25)
-        _stop(frontend)
+        stop_leitstand(frontend)
         published = await _published(nats_env)
         try:
             await wait_for(lambda: {v[:3] for v in published} <= set(_stored(engine, schema)), timeout=15, interval=0.25)
         except AssertionError:
             pass  # reported below
     finally:
-        _stop(frontend)
-        _stop(core)
+        stop_leitstand(frontend)
+        stop_leitstand(core)
         engine.dispose()
     stored = _stored(engine, schema)
     missing = {v[:3] for v in published} - set(stored)

@@ -6,11 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from typing import Any
@@ -18,7 +14,7 @@ from typing import Any
 import pytest
 
 from dms_kernel.testing import free_port
-from nats_support import wait_for
+from nats_support import start_leitstand, stop_leitstand, wait_for
 
 pytest.importorskip("dms_web")
 pytest.importorskip("dms_sqlhistorian")
@@ -55,23 +51,6 @@ settings = {{ url = "sqlite:///{database}", maintenance_interval_s = 0.0 }}
     )
 
 
-def _start(tmp_path, name: str, *args: str) -> subprocess.Popen:
-    log = open(tmp_path / f"{name}.log", "a")  # a file, not a pipe: a full pipe would stall the process
-    process = subprocess.Popen([sys.executable, "-m", "dms_kernel", *args], stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
-    log.close()
-    return process
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 def _get(port: int, path: str) -> Any:
     request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1{path}", headers={"Authorization": f"Bearer {TOKEN}"})
     with urllib.request.urlopen(request, timeout=5) as response:
@@ -88,11 +67,11 @@ async def test_core_web_api_serves_front_end_values_and_history(nats_env, tmp_pa
     port = free_port()
     path = tmp_path / "deployment.toml"
     path.write_text(_deployment(nats_env, port, tmp_path / "history.db"))
-    frontend = _start(tmp_path, "frontend", "frontend", str(path), "--group", "north", "--instance", "fe-web")
+    frontend = start_leitstand(tmp_path, "frontend", "frontend", str(path), "--group", "north", "--instance", "fe-web")
     try:
         await wait_for(lambda: "ACTIVE" in (tmp_path / "frontend.log").read_text(), timeout=40, interval=0.2)
         assert not _listening(port), "the front-end must not serve the web HMI (only the core does)"
-        core = _start(tmp_path, "core", "run", str(path))
+        core = start_leitstand(tmp_path, "core", "run", str(path))
         try:
             readings: list[tuple[float, float]] = []
 
@@ -118,8 +97,8 @@ async def test_core_web_api_serves_front_end_values_and_history(nats_env, tmp_pa
 
             await wait_for(historian_has_values, timeout=30, interval=0.5)
         finally:
-            _stop(core)
+            stop_leitstand(core)
     finally:
-        _stop(frontend)
+        stop_leitstand(frontend)
     assert readings[-1][0] > readings[0][0]
     assert all(value is not None and 50.0 < value < 150.0 for _, value in history)  # rtu_sim walks from 100 A (step sigma 0.5)
