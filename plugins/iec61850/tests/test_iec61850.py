@@ -257,7 +257,9 @@ async def test_twin_bulk_updates_and_commands_do_not_deadlock(point_map):
         while not stop:
             twin.set_many({"S1/P": n, "S1/Q": -n, "S1/Ua": n / 2})
             n += 1
-            await asyncio.sleep(0)
+            # ~1,000 bulk updates/s keep the data-model lock busy; a bare sleep(0) loop also starved the
+            # server thread of the GIL on a loaded 2-core machine (requests timed out, no deadlock)
+            await asyncio.sleep(0.001)
 
     task = asyncio.create_task(churn())
     try:
