@@ -94,28 +94,20 @@ async def ensure_streams(js: JetStreamContext, subjects: Subjects, settings: Map
     await _ensure_stream(js, StreamConfig(name=subjects.events_stream, subjects=[f"{subjects.root}.events.>"], **common))
 
 
+async def _bucket(js: JetStreamContext, name: str, settings: Mapping[str, Any], ttl: float | None = None) -> KeyValue:
+    """KV bucket ``name`` (one revision per key, file storage), created if missing."""
+    try:
+        return await js.key_value(name)
+    except Exception:  # noqa: BLE001 - BucketNotFoundError or NotFoundError, by nats-py version
+        options: dict[str, Any] = {"ttl": ttl} if ttl is not None else {}
+        return await js.create_key_value(bucket=name, history=1, replicas=settings["replicas"], storage=StorageType.FILE, **options)
+
+
 async def lease_bucket(js: JetStreamContext, subjects: Subjects, settings: Mapping[str, Any]) -> KeyValue:
     """The KV bucket of front-end leases (one key per group), created if missing."""
-    try:
-        return await js.key_value(subjects.lease_bucket)
-    except Exception:  # noqa: BLE001 - BucketNotFoundError or NotFoundError, by nats-py version
-        return await js.create_key_value(
-            bucket=subjects.lease_bucket,
-            history=1,
-            ttl=settings["lease_ttl_s"] * 5,
-            replicas=settings["replicas"],
-            storage=StorageType.FILE,
-        )
+    return await _bucket(js, subjects.lease_bucket, settings, ttl=settings["lease_ttl_s"] * 5)
 
 
 async def names_bucket(js: JetStreamContext, subjects: Subjects, settings: Mapping[str, Any]) -> KeyValue:
     """The KV bucket of names tables of packed measurement batches (no expiry), created if missing."""
-    try:
-        return await js.key_value(subjects.names_bucket)
-    except Exception:  # noqa: BLE001 - BucketNotFoundError or NotFoundError, by nats-py version
-        return await js.create_key_value(
-            bucket=subjects.names_bucket,
-            history=1,
-            replicas=settings["replicas"],
-            storage=StorageType.FILE,
-        )
+    return await _bucket(js, subjects.names_bucket, settings)
