@@ -16,7 +16,7 @@ import attrs
 import nats
 import pytest
 
-from dms_hookspecs import ALL_EVENT_TYPES, Sink, hookimpl
+from plugins_for_tests import ListSink
 
 NATS_URL = os.environ.get("LEITSTAND_TEST_NATS_URL", "nats://127.0.0.1:4222")
 
@@ -28,31 +28,6 @@ def _reachable(url: str) -> bool:
             return True
     except OSError:
         return False
-
-
-class ListSink(Sink):
-    """Keeps every event it receives (core-side sink for the tests)."""
-
-    accepts = ALL_EVENT_TYPES
-    instances: dict[str, ListSink] = {}
-
-    def __init__(self, name, settings):
-        super().__init__(name, settings)
-        self.events = []
-        ListSink.instances[name] = self
-
-    async def write(self, events):
-        self.events.extend(events)
-
-    def of_type(self, cls):
-        return [event for event in self.events if isinstance(event, cls)]
-
-
-class list_sink:  # noqa: N801 - a plugin object named like a module
-    @staticmethod
-    @hookimpl
-    def dms_add_sink_types(registry):
-        registry.add("list", ListSink)
 
 
 @attrs.define

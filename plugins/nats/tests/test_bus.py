@@ -10,7 +10,8 @@ import numpy as np
 
 import dms_nats.plugin
 import dms_replay.plugin
-from nats_support import ListSink, list_sink, wait_for
+from plugins_for_tests import ListSink, test_types
+from nats_support import wait_for
 from dms_hookspecs import Alarm, AuditEntry, Command, CommandStatus, MeasurementBatch
 from dms_nats import NatsBus, RemoteSource
 from dms_nats.connection import ensure_streams
@@ -40,7 +41,7 @@ NAMES = ["rtu/P0", "rtu/P1", "rtu/P2", "rtu/P3", "rtu/PSP0"]
 
 
 def _core(make_kernel, nats_env, sinks=SINK, sources=SOURCE):
-    return make_kernel(dms_replay.plugin, ("nats", dms_nats.plugin), list_sink, deployment=nats_env.toml(sources, sinks))
+    return make_kernel(dms_replay.plugin, ("nats", dms_nats.plugin), test_types, deployment=nats_env.toml(sources, sinks))
 
 
 async def _publisher(nats_env):

@@ -10,7 +10,8 @@ import time
 
 import dms_nats.plugin
 import dms_replay.plugin
-from nats_support import ListSink, list_sink, start_leitstand, stop_leitstand, wait_for
+from plugins_for_tests import ListSink, test_types
+from nats_support import start_leitstand, stop_leitstand, wait_for
 from dms_hookspecs import Alarm, Command, CommandStatus
 
 SOURCES = '''
@@ -47,7 +48,7 @@ def _write(tmp_path, nats_env):
 
 
 def _core(make_kernel, path):
-    return make_kernel(dms_replay.plugin, ("nats", dms_nats.plugin), list_sink, deployment=path.read_text())
+    return make_kernel(dms_replay.plugin, ("nats", dms_nats.plugin), test_types, deployment=path.read_text())
 
 
 async def test_values_flow_and_commands_reach_the_front_end(make_kernel, nats_env, tmp_path):
