@@ -17,6 +17,7 @@ from dms_hookspecs import StudyResult
 from dms_kernel.model import NetworkModel
 from dms_kernel.model.results import power_flow_data
 
+from . import tables
 from .convert import PgmNetwork, to_pgm
 
 __all__ = ["SOLVER_NAME", "COLUMNAR_OUTPUT_MIN_NODES", "network_for", "output_request", "calculate", "results_data", "run_power_flow"]
@@ -122,8 +123,6 @@ class _Static:
             u_base = net.u_rated / (math.sqrt(3) * 1e3)
             self.absorbed_base = (u_base[self.absorbed_kept], u_base[self.absorbed_other])
             self.absorbed_sign_node = np.array([1.0 if a[2] == 1 else -1.0 for a in net.absorbed])
-        # symmetric fast path: node-level shifts of nodes + folded nodes (applied after the x3 repeat)
-        self.all_shifts = np.tile([0.0, -120.0, 120.0], len(node_ids))
         self.masks: tuple[Any, ...] | None = None  #: (closed, line status, energized bytes) -> absorbed masks
 
 
@@ -146,76 +145,49 @@ def _absorbed_masks(net: PgmNetwork, static: _Static, energized: np.ndarray) -> 
 
 
 def _results_sym(net: PgmNetwork, static: _Static, output: Mapping[ComponentType, np.ndarray]) -> dict[str, Any]:
-    """:func:`results_data` of a symmetric run with few numpy calls: per-node values (nodes and
-    folded nodes) and per-branch values (branches and folded switches) are each filled into one
-    block and repeated for the three phases in one step (same arithmetic, identical values)."""
+    """:func:`results_data` of a symmetric run: the per-phase node and branch tables are filled by
+    the numba kernels of :mod:`dms_pgm.tables` (nodes, then folded nodes; branches, then the
+    switches of folded nodes), a handful of calls instead of some fifty numpy operations."""
     nodes = output[C.node]
-    energized = nodes["energized"].astype(bool)
     u_pu, u_angle = nodes["u_pu"], nodes["u_angle"]
     n = len(net.node_mrids)
     absorbed = len(net.absorbed)
-    node_block = np.empty((3, n + absorbed))
-    vm_node = node_block[0, :n]
-    np.copyto(vm_node, u_pu)
-    vm_node[~energized] = np.nan
-    np.degrees(u_angle, out=node_block[1, :n])
-    np.multiply(vm_node, static.phase_kv, out=node_block[2, :n])
+    node_table = np.empty((3, 3 * (n + absorbed)))
+    vm, va, u_kv = node_table
+    tables.fill_nodes(u_pu, u_angle, nodes["energized"], static.phase_kv, vm, va, u_kv)
     parts = [(component, output[component]) for component in (*_BRANCHES, C.three_winding_transformer) if component in output]
     nb = sum(len(out["loading"]) for _, out in parts)  # rows (a columnar output is a dict of columns)
-    table = np.empty((6, nb + absorbed))
+    table = np.empty((6, 3 * (nb + absorbed)))
+    losses_p = losses_q = 0.0
     offset = 0
     for component, out in parts:
-        rows = len(out["loading"])
-        part = table[:, offset:offset + rows]
-        offset += rows
         if component == C.three_winding_transformer:
-            part[1], part[2] = out["p_1"], out["q_1"]
-            np.add(out["p_2"], out["p_3"], out=part[3])
-            np.add(out["q_2"], out["q_3"], out=part[4])
-            np.maximum(np.maximum(out["i_1"], out["i_2"]), out["i_3"], out=part[0])
+            p, q = tables.fill_three_winding(
+                out["p_1"], out["q_1"], out["p_2"], out["q_2"], out["p_3"], out["q_3"],
+                out["i_1"], out["i_2"], out["i_3"], out["loading"], table, offset,
+            )
         else:
-            part[1], part[2], part[3], part[4] = out["p_from"], out["q_from"], out["p_to"], out["q_to"]
-            np.maximum(out["i_from"], out["i_to"], out=part[0])
-        part[5] = out["loading"]
-    main = table[:, :nb]
-    losses_p = float((main[1] + main[3]).sum()) / 1e6
-    losses_q = float((main[2] + main[4]).sum()) / 1e6
+            p, q = tables.fill_branches(
+                out["p_from"], out["q_from"], out["p_to"], out["q_to"], out["i_from"], out["i_to"], out["loading"], table, offset
+            )
+        losses_p += p
+        losses_q += q
+        offset += len(out["loading"])
     if absorbed:
-        closed, dead, source, base = _absorbed_masks(net, static, energized)
-        v = u_pu[source] * np.exp(1j * u_angle[source])
-        value = np.where(closed, v, static.absorbed_ratio * v)
-        value[dead] = np.nan
-        vm_a = node_block[0, n:]
-        np.abs(value, out=vm_a)
-        np.degrees(np.angle(value), out=node_block[1, n:])
-        np.multiply(vm_a, base, out=node_block[2, n:])
-        # folded switches: the flow at the line end they sit on (lines are the first branch block)
-        lines_out = output[C.line]
-        rows, at_from = static.absorbed_rows, static.absorbed_at_from
-        pq = np.where(at_from, main[1:3, rows], main[3:5, rows])
-        pq *= static.absorbed_sign_node
-        pq *= 1.0 / 3.0 / 1e6
-        extra = table[:, nb:]
-        np.divide(np.where(at_from, lines_out["i_from"][rows], lines_out["i_to"][rows]), 1e3, out=extra[0])
-        extra[1:3] = pq
-        np.negative(pq, out=extra[3:5])
-        extra[5] = 0.0
-    main[0] /= 1e3
-    main[1:5] *= 1.0 / 3.0 / 1e6
-    main[5] *= 100.0
-    node_block[1, np.isnan(node_block[0])] = np.nan
-    vm, va, u_kv = np.repeat(node_block, 3, axis=1)
-    va += static.all_shifts
-    va += 180.0
-    np.remainder(va, 360.0, out=va)
-    va -= 180.0
+        closed, dead, source, base = _absorbed_masks(net, static, nodes["energized"].astype(bool))
+        lines_out = output[C.line]  # folded switches sit on line ends
+        tables.fill_folded(
+            u_pu, u_angle, closed, dead, source, base, static.absorbed_ratio, static.absorbed_rows, static.absorbed_at_from,
+            static.absorbed_sign_node, lines_out["i_from"], lines_out["i_to"], lines_out["p_from"], lines_out["q_from"],
+            lines_out["p_to"], lines_out["q_to"], vm, va, u_kv, n, table, nb,
+        )
     branches: dict[str, Any] = dict(static.branches)
-    branches.update(zip(_FLOW_COLUMNS, np.repeat(table, 3, axis=1), strict=True))
+    branches.update(zip(_FLOW_COLUMNS, table, strict=True))
     return power_flow_data(
         {**static.nodes, "vm_pu": vm, "va_deg": va, "u_kv": u_kv},
         branches,
-        losses_mw=losses_p,
-        losses_mvar=losses_q,
+        losses_mw=losses_p / 1e6,
+        losses_mvar=losses_q / 1e6,
         unbalanced=False,
     )
 
@@ -283,10 +255,16 @@ def results_data(net: PgmNetwork, output: Mapping[ComponentType, np.ndarray]) ->
     tuples built once per converted network and shared by every result (10,000 nodes would cost
     ~90 ms row by row, ~5 ms as Python lists).
     """
-    asym = net.asymmetric
     static = _static(net)
-    if not asym:
+    if not net.asymmetric:
         return _results_sym(net, static, output)
+    return _results_numpy(net, static, output)
+
+
+def _results_numpy(net: PgmNetwork, static: _Static, output: Mapping[ComponentType, np.ndarray]) -> dict[str, Any]:
+    """:func:`results_data` with numpy array operations, symmetric or asymmetric (for a symmetric
+    run the reference of the compiled :func:`_results_sym`)."""
+    asym = net.asymmetric
     nodes = output[C.node]
     energized = nodes["energized"].astype(bool)
     if asym:
