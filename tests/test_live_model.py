@@ -120,6 +120,18 @@ def test_intermediate_switch_position_is_ignored():
     assert model.get("CB1").open is False
 
 
+@pytest.mark.parametrize(("position", "is_open"), [(0, True), (1, False), (2, False)])
+def test_single_point_switch_position(position, is_open):
+    """A binary (single-point) position: 0 open, anything else closed; only real changes are reported."""
+    model = feeder()
+    model.get("M_CB1").unit = "binary"
+    live = LiveModel(model, scada(VALUES).names)
+    update = live.apply(scada({**VALUES, "S1/CB1/Pos": position}).snapshot())
+    assert model.get("CB1").open is is_open
+    assert update.switches == (("CB1",) if is_open else ())
+    assert live.apply(scada({**VALUES, "S1/CB1/Pos": position}).snapshot()).switches == ()
+
+
 def test_wrong_unit_is_named():
     model = feeder()
     model.get("M_L1P").unit = "A"

@@ -155,7 +155,10 @@ class LiveModel:
         self._load_sign = np.array(sign, dtype=float)
         # value setters grouped per attribute (one tight loop each: a 10,000-meter model writes
         # ~20,000 values per cycle); switches stay one by one (state change detection)
-        self._switches = [(row, measurement, target) for row, action, measurement, target in setters if action == "switch"]
+        switches = [(row, measurement, target) for row, action, measurement, target in setters if action == "switch"]
+        self._switch_rows = np.array([row for row, _, _ in switches], dtype=np.int64)
+        self._switch_binary = np.array([_is_binary(m) for _, m, _ in switches], dtype=bool)
+        self._switch_targets = [target for _, _, target in switches]
         self._groups = []
         for action, attribute in _ATTRIBUTE.items():
             chosen = [(row, target) for row, a, _, target in setters if a == action]
@@ -221,13 +224,7 @@ class LiveModel:
         loads = good & (self._load_sign != 0.0)
         measured_load_p = sum((values[loads] * self._load_sign[loads]).tolist())
         count = int(np.count_nonzero(good & self._handled))
-        switches: list[str] = []
-        for row, measurement, target in self._switches:
-            if good[row]:
-                is_open = _switch_open(measurement, float(raw[row]))
-                if is_open is not None and is_open != target.open:
-                    target.open = is_open
-                    switches.append(target.mrid)
+        switches = self._apply_switches(raw, good) if self._switch_targets else []
         for attribute, rows, targets in self._groups:
             ok = good[rows]
             if ok.all():
@@ -237,6 +234,21 @@ class LiveModel:
                 _assign([targets[i] for i in chosen.tolist()], attribute, values[rows[chosen]].tolist())
         scale = self._scale_pseudo_loads(head_p - measured_load_p) if heads_seen else None
         return LiveUpdate(tuple(switches), count, scale)
+
+    def _apply_switches(self, raw: np.ndarray, good: np.ndarray) -> list[str]:
+        """Set the switch states the good positions say (:func:`_switch_open`, for all switches at
+        once); the mRIDs of the switches whose state changed."""
+        rows, binary = self._switch_rows, self._switch_binary
+        position = np.rint(raw[rows])
+        is_open = np.where(binary, position == 0, position == 1)
+        valid = good[rows] & (binary | (position == 1) | (position == 2))  # intermediate/bad positions: unchanged
+        changed = valid & (is_open != np.array([target.open for target in self._switch_targets], dtype=bool))
+        switches = []
+        for i in np.flatnonzero(changed).tolist():
+            target = self._switch_targets[i]
+            target.open = bool(is_open[i])
+            switches.append(target.mrid)
+        return switches
 
     def _scale_pseudo_loads(self, remaining_mw: float) -> float | None:
         if not self._unmeasured or self._nominal_total <= 0:
@@ -265,10 +277,15 @@ def _assign(targets: list, attribute: str, values: list[float]) -> None:
             setattr(target, attribute, value)
 
 
+def _is_binary(measurement: Measurement) -> bool:
+    """A single-point (binary: 0 open, else closed) rather than a double-point position."""
+    return isinstance(measurement, Discrete) and measurement.unit == "binary"
+
+
 def _switch_open(measurement: Measurement, value: float) -> bool | None:
     """Switch state from a position value; ``None`` for intermediate/bad positions."""
     position = int(round(value))
-    if isinstance(measurement, Discrete) and measurement.unit == "binary":
+    if _is_binary(measurement):
         return position == 0
     if position == 1:
         return True
