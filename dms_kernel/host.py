@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import types
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -295,10 +295,17 @@ class PluginHost:
                 errors.append(exc)
         return errors
 
-    async def call_first(self, hook_name: str, *, in_thread: bool = False, **kwargs: Any) -> tuple[str, Any] | None:
-        """``firstresult`` call: ``(plugin, result)`` of the first non-``None`` result, or ``None``."""
+    async def call_first(
+        self, hook_name: str, *, in_thread: bool = False, skip: Collection[str] = (), **kwargs: Any
+    ) -> tuple[str, Any] | None:
+        """``firstresult`` call: ``(plugin, result)`` of the first non-``None`` result, or ``None``.
+
+        :param skip: plugins not to ask (e.g. those that said they cannot answer).
+        """
         self._record(hook_name, kwargs)
         for impl in self._impls(hook_name):
+            if impl.plugin_name in skip:
+                continue
             result = await self._invoke(impl, hook_name, kwargs, in_thread)
             if result is not None:
                 return impl.plugin_name, result

@@ -149,6 +149,7 @@ class Kernel:
         self.sources: dict[str, Source] = {}
         self.sinks: dict[str, Sink] = {}
         self.studies: dict[str, list[str]] = {}
+        self._study_providers: set[str] = set()  #: plugins that listed their studies (dms_studies)
         self.model: Any = None
         self.live: Any = None
         self.topology: Any = None
@@ -194,6 +195,7 @@ class Kernel:
             )
         await self._select_bus(file)
         for plugin, names in await self.host.call("dms_studies"):
+            self._study_providers.add(plugin)
             for study in names:
                 self.studies.setdefault(study, []).append(plugin)
         for job in self.deployment.jobs:
@@ -521,6 +523,9 @@ class Kernel:
     async def run_study(self, study: str, options: Mapping[str, Any] | None = None, *, publish: bool = True) -> StudyResult:
         """Run a study on a fresh snapshot, emit its result and let controllers propose actions.
 
+        Plugins that list their studies (``dms_studies``) are asked only for those: a synchronous
+        solver of another study costs no hop to a worker thread just to answer ``None``.
+
         ``publish=False`` only computes (used to prime solvers at startup): no event, no
         result checks, no control actions.
 
@@ -533,7 +538,10 @@ class Kernel:
                 self._pending_switch_points.clear()  # the snapshot has the latest positions
                 if self.live.apply(snapshot).switches:
                     self._publish_topology()
-            answer = await self.host.call_first("dms_run_study", in_thread=True, study=study, model=self.model, snapshot=snapshot, options=dict(options or {}))
+            answer = await self.host.call_first(
+                "dms_run_study", in_thread=True, skip=self._study_providers.difference(self.studies.get(study, ())),
+                study=study, model=self.model, snapshot=snapshot, options=dict(options or {}),
+            )
         if self._pending_switch_points:
             self._apply_switch_points()
         if answer is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -214,3 +215,30 @@ async def test_set_quality_keeps_values_and_reaches_sinks(make_kernel):
     assert kernel.points.read("rtu/P1").quality.validity is Validity.QUESTIONABLE
     last = p.ListSink.instances["log"].of_type(MeasurementBatch)[-1]
     assert (last.source, list(last.names)) == ("state_estimation", ["rtu/P1"])
+
+
+class other_study_solver:  # noqa: N801
+    """A synchronous solver of another study: it must not even be asked for ``mean_value``."""
+
+    asked: ClassVar[list[str]] = []
+
+    @staticmethod
+    @hookimpl
+    def dms_studies():
+        return ["other_study"]
+
+    @staticmethod
+    @hookimpl
+    def dms_run_study(study, model, snapshot, options):
+        other_study_solver.asked.append(study)
+        return StudyResult(study, "other", True, {}) if study == "other_study" else None
+
+
+async def test_plugins_are_asked_only_for_the_studies_they_list(make_kernel):
+    other_study_solver.asked.clear()
+    kernel = make_kernel(p.test_types, p.default_solver, ("other", other_study_solver), deployment=p.deployment())
+    async with kernel:
+        assert (await kernel.run_study("mean_value")).solver == "default_solver"
+        assert other_study_solver.asked == []  # registered last, so it would have been asked first
+        assert (await kernel.run_study("other_study")).solver == "other"
+    assert other_study_solver.asked == ["other_study"]

@@ -31,6 +31,8 @@ def dms_run_study(study: str, model: Any, snapshot: Snapshot, options: Mapping[s
     replaces the default solver by returning a result for the same study (built-in solvers
     are registered ``trylast``). Return ``None`` for studies you do not handle.
     Synchronous implementations run in a worker thread, so ingest continues meanwhile.
+    A plugin that lists its studies in :func:`dms_studies` is asked only for those; a plugin
+    without ``dms_studies`` is asked for every study.
 
     :param study: the study's name.
     :param model: the deployment's network model (``None`` if the deployment has none).
