@@ -61,6 +61,7 @@ from scipy.stats import chi2
 from dms_hookspecs import StudyResult
 from dms_kernel.model import NetworkModel
 
+from . import kernels
 from .measurements import Accuracy, MeasurementPlan
 from .observability import describe, islands, unobservable_islands
 from .pp_estimator import nominal_powers
@@ -351,8 +352,143 @@ def _sensor_static(entry: _Entry) -> dict[str, Any]:
     fixed["q_row"] = np.maximum(entry.app_q, 0)
     p0, q0 = entry.app_nominal
     fixed["ratio"] = np.divide(q0, p0, out=np.zeros_like(q0), where=np.abs(p0) > 1e-12)
+    # per appliance: load convention -> own direction of its P and Q rows (0 without a row)
+    fixed["conv"] = tuple(np.where(rows_ >= 0, entry.row_sign[np.maximum(rows_, 0)] * entry.app_sign, 0.0) for rows_ in (entry.app_p, entry.app_q))
     entry.__dict__["_sensor_static"] = fixed
     return fixed
+
+
+def _compiled(entry: _Entry, accuracy: Accuracy) -> bool:
+    """The compiled sensor arithmetic (:mod:`dms_se.kernels`) covers this estimate: symmetric,
+    accuracies per measurement type only, no phasor angles."""
+    return _COMPILED and entry.symmetric and not accuracy.points and not len(entry.va_rows)
+
+
+_COMPILED = True  #: tests switch it off to compare with the numpy arithmetic
+_NO_ROWS = np.zeros(0)
+
+
+def _compiled_sensor_update(entry: _Entry, values: np.ndarray, use: np.ndarray, accuracy: Accuracy) -> tuple[dict, dict]:
+    """:meth:`PgmEstimator._sensor_update` for :func:`_compiled` estimates."""
+    update: dict[ComponentType, np.ndarray] = {}
+    sigmas: dict[str, np.ndarray] = {}
+    relative, floor = accuracy.relative, accuracy.floor
+    if len(entry.v_rows):
+        volts, sigma = np.empty(len(entry.v_rows)), np.empty(len(entry.v_rows))
+        kernels.voltage_sensors(values, use, entry.v_rows, entry.v_folded, entry.net.absorbed_closed, entry.v_base,
+                                relative["voltage"], floor["voltage"], volts, sigma)
+        vs = _blank(entry, entry.voltage)  # the null angle is NaN: no angle measured
+        vs["u_measured"], vs["u_sigma"] = volts, sigma
+        update[_component(entry.voltage)] = vs
+        sigmas["v"] = sigma
+    if len(entry.power):
+        fixed = _sensor_static(entry)
+        p_meas, q_meas, p_sig, q_sig = np.empty((4, len(entry.power)))
+        p0, q0 = entry.app_nominal
+        conv_p, conv_q = fixed["conv"]
+        kernels.power_sensors(values, use, entry.bp_p, entry.bp_q, entry.app_p, entry.app_q, conv_p, conv_q, entry.app_share,
+                              p0, q0, fixed["ratio"], relative["power"], floor["power"], relative["pseudo"], floor["pseudo"],
+                              p_meas, q_meas, p_sig, q_sig)
+        ps = _blank(entry, entry.power)
+        ps["p_measured"], ps["q_measured"], ps["p_sigma"], ps["q_sigma"] = p_meas, q_meas, p_sig, q_sig
+        update[_component(entry.power)] = ps
+        sigmas["p"], sigmas["q"] = p_sig, q_sig
+    _current_sensors(entry, values, use, accuracy, update, sigmas)
+    return update, sigmas
+
+
+def _current_sensors(entry: _Entry, values: np.ndarray, use: np.ndarray, accuracy: Accuracy,
+                     update: dict[ComponentType, np.ndarray], sigmas: dict[str, np.ndarray]) -> None:
+    """Current magnitudes into ``update``/``sigmas``: kA -> A, pseudo angle from the last estimate."""
+    if not len(entry.bi_rows):
+        return
+    rows = entry.bi_rows
+    ok = use[rows]
+    amps = np.where(ok, values[rows] * 1e3, 0.0)
+    sigma = np.where(ok, accuracy.sigma("current", values[rows], _named(accuracy, entry.names, rows)) * 1e3, np.inf)
+    cs = _blank(entry, entry.current)
+    if entry.symmetric:
+        cs["i_measured"], cs["i_sigma"], cs["i_angle_measured"] = amps, sigma, entry.current_angle
+    else:
+        cs["i_measured"], cs["i_sigma"] = amps[:, None], sigma
+        cs["i_angle_measured"] = entry.current_angle[:, None]  # local: the same on every phase
+    cs["i_angle_sigma"] = CURRENT_ANGLE_SIGMA
+    update[_component(entry.current)] = cs
+    sigmas["i"] = sigma
+
+
+def _compiled_objective(entry: _Entry, output: Mapping[ComponentType, np.ndarray], sigmas: Mapping[str, np.ndarray]) -> tuple[float, int]:
+    """:meth:`PgmEstimator._objective` of a symmetric estimate without phasor angles."""
+    voltage, power = _component(entry.voltage), _component(entry.power)
+    u_residual = output[voltage]["u_residual"] if "v" in sigmas and voltage in output else _NO_ROWS
+    measured_power = "p" in sigmas and power in output
+    p_residual = output[power]["p_residual"] if measured_power else _NO_ROWS
+    q_residual = output[power]["q_residual"] if measured_power else _NO_ROWS
+    total, count = kernels.objective(u_residual, sigmas.get("v", _NO_ROWS), p_residual, q_residual,
+                                     sigmas.get("p", _NO_ROWS), sigmas.get("q", _NO_ROWS))
+    current = _component(entry.current)
+    if "i" in sigmas and current in output:
+        z = np.asarray(output[current]["i_residual"], dtype=float) / sigmas["i"]
+        active = np.isfinite(z)
+        total += float(np.sum(z[active] ** 2))
+        count += int(np.count_nonzero(active))
+    return total, count
+
+
+def _compiled_residuals(entry: _Entry, output: Mapping[ComponentType, np.ndarray], values: np.ndarray,
+                        sigmas: Mapping[str, np.ndarray], estimated: np.ndarray, sigma: np.ndarray) -> None:
+    """Voltage and power rows of :meth:`PgmEstimator._residuals` (symmetric, no phasor angles)."""
+    voltage, power = _component(entry.voltage), _component(entry.power)
+    has_v, has_p = "v" in sigmas and voltage in output, "p" in sigmas and power in output
+    fixed = _sensor_static(entry)
+    conv_p, conv_q = fixed["conv"]
+    empty_rows = np.zeros(0, dtype=np.int64)
+    kernels.residual_table(
+        values, entry.v_rows if has_v else empty_rows,
+        output[voltage]["u_residual"] if has_v else _NO_ROWS, sigmas["v"] if has_v else _NO_ROWS,
+        entry.bp_p if has_p else empty_rows, entry.bp_q if has_p else empty_rows,
+        entry.app_p if has_p else empty_rows, entry.app_q if has_p else empty_rows, conv_p, conv_q, entry.app_share,
+        output[power]["p_residual"] if has_p else _NO_ROWS, output[power]["q_residual"] if has_p else _NO_ROWS,
+        sigmas["p"] if has_p else _NO_ROWS, sigmas["q"] if has_p else _NO_ROWS, estimated, sigma,
+    )
+
+
+def _current_residuals(entry: _Entry, output: Mapping[ComponentType, np.ndarray], values: np.ndarray,
+                       sigmas: Mapping[str, np.ndarray], estimated: np.ndarray, sigma: np.ndarray) -> None:
+    if "i" in sigmas:
+        out = output[_component(entry.current)]["i_residual"]
+        r = out if entry.symmetric else out.mean(axis=1)
+        estimated[entry.bi_rows] = values[entry.bi_rows] - r / 1e3
+        sigma[entry.bi_rows] = sigmas["i"] / 1e3
+
+
+def _residual_columns(entry: _Entry, values: np.ndarray, use: np.ndarray, estimated: np.ndarray, sigma: np.ndarray) -> dict[str, Any]:
+    """The residual table of a result from the estimated value and sigma per plan row."""
+    points, unknown, pseudo = _static_columns(entry)
+    active = use & np.isfinite(sigma)
+    weighted = np.where(active, (values - estimated) / np.where(active, sigma, 1.0), np.nan)
+    return {
+        "point": points,
+        "measured": np.where(active, values, np.nan),
+        "estimated": estimated,
+        "sigma": np.where(active, sigma, np.nan),
+        "weighted_residual": weighted,
+        "normalised_residual": unknown,  # power-grid-model has no gain matrix to normalise with
+        "detectability": unknown,
+        "pseudo": pseudo,
+    }
+
+
+def _static_columns(entry: _Entry) -> tuple[tuple[str, ...], np.ndarray, tuple[bool, ...]]:
+    """The residual columns that are the same in every result of ``entry``, built once and
+    shared (immutable): point names, an all-NaN column (read-only), no pseudo flags."""
+    columns = entry.__dict__.get("_static_columns")
+    if columns is None:
+        n = len(entry.names)
+        unknown = np.full(n, np.nan)
+        unknown.flags.writeable = False
+        columns = entry.__dict__["_static_columns"] = (tuple(entry.names), unknown, (False,) * n)
+    return columns
 
 
 def _component(array: np.ndarray) -> ComponentType:
@@ -512,6 +648,8 @@ class PgmEstimator:
         return output, J, m, sigmas
 
     def _sensor_update(self, entry: _Entry, values: np.ndarray, use: np.ndarray, accuracy: Accuracy) -> tuple[dict, dict]:
+        if _compiled(entry, accuracy):
+            return _compiled_sensor_update(entry, values, use, accuracy)
         sym = entry.symmetric
         names = entry.names
         sigmas: dict[str, np.ndarray] = {}
@@ -587,26 +725,14 @@ class PgmEstimator:
                 ps["p_sigma"], ps["q_sigma"] = (p_sig / 3)[:, None], (q_sig / 3)[:, None]
             update[_component(entry.power)] = ps
             sigmas["p"], sigmas["q"] = p_sig, q_sig
-        # current magnitudes: kA -> A, pseudo angle from the last estimate
-        if len(entry.bi_rows):
-            rows = entry.bi_rows
-            ok = use[rows]
-            amps = np.where(ok, values[rows] * 1e3, 0.0)
-            sigma = np.where(ok, accuracy.sigma("current", values[rows], _named(accuracy, names, rows)) * 1e3, np.inf)
-            cs = _blank(entry, entry.current)
-            if sym:
-                cs["i_measured"], cs["i_sigma"], cs["i_angle_measured"] = amps, sigma, entry.current_angle
-            else:
-                cs["i_measured"], cs["i_sigma"] = amps[:, None], sigma
-                cs["i_angle_measured"] = entry.current_angle[:, None]  # local: the same on every phase
-            cs["i_angle_sigma"] = CURRENT_ANGLE_SIGMA
-            update[_component(entry.current)] = cs
-            sigmas["i"] = sigma
+        _current_sensors(entry, values, use, accuracy, update, sigmas)
         return update, sigmas
 
     @staticmethod
     def _objective(entry: _Entry, output: Mapping[ComponentType, np.ndarray], sigmas: Mapping[str, np.ndarray]) -> tuple[float, int]:
         """``J = sum((r / sigma)^2)`` over the active measurement scalars, and their number."""
+        if entry.symmetric and "va" not in sigmas:
+            return _compiled_objective(entry, output, sigmas)
         terms: list[np.ndarray] = []
         for key, component, column in (("v", _component(entry.voltage), "u_residual"), ("i", _component(entry.current), "i_residual")):
             if key in sigmas and component in output:
@@ -635,6 +761,10 @@ class PgmEstimator:
         n = len(entry.plan.rows)
         estimated = np.full(n, np.nan)
         sigma = np.full(n, np.nan)
+        if entry.symmetric and "va" not in sigmas:
+            _compiled_residuals(entry, output, values, sigmas, estimated, sigma)
+            _current_residuals(entry, output, values, sigmas, estimated, sigma)
+            return _residual_columns(entry, values, use, estimated, sigma)
         if "v" in sigmas:
             out = output[_component(entry.voltage)]["u_residual"]
             r = out if entry.symmetric else out.mean(axis=1) * math.sqrt(3)
@@ -663,23 +793,8 @@ class PgmEstimator:
             positions = entry.va_sensor
             estimated[entry.va_rows] = values[entry.va_rows] - np.degrees(r[positions])
             sigma[entry.va_rows] = np.degrees(sigmas["va"][positions] / entry.v_base[positions])
-        if "i" in sigmas:
-            out = output[_component(entry.current)]["i_residual"]
-            r = out if entry.symmetric else out.mean(axis=1)
-            estimated[entry.bi_rows] = values[entry.bi_rows] - r / 1e3
-            sigma[entry.bi_rows] = sigmas["i"] / 1e3
-        active = use & np.isfinite(sigma)
-        weighted = np.where(active, (values - estimated) / np.where(active, sigma, 1.0), np.nan)
-        return {
-            "point": list(entry.names),
-            "measured": np.where(active, values, np.nan),
-            "estimated": estimated,
-            "sigma": np.where(active, sigma, np.nan),
-            "weighted_residual": weighted,
-            "normalised_residual": np.full(n, np.nan),  # power-grid-model has no gain matrix to normalise with
-            "detectability": np.full(n, np.nan),
-            "pseudo": [False] * n,
-        }
+        _current_residuals(entry, output, values, sigmas, estimated, sigma)
+        return _residual_columns(entry, values, use, estimated, sigma)
 
     # -- observability ---------------------------------------------------------------------
 
