@@ -164,19 +164,6 @@ class PgmNetwork:
 
     # -- update --------------------------------------------------------------------------
 
-    def update_dataset(self, model: NetworkModel | None = None) -> dict[ComponentType, np.ndarray]:
-        """The pgm update dataset with the current values of the model's changing attributes."""
-        if model is not None and (self._model_ref is None or self._model_ref() is not model):
-            raise ValueError(f"this PgmNetwork was not converted from model {model.name!r}")
-        self._closed_now = self._read_absorbed_closed()
-        data = {}
-        for component, values_of in self._updaters:
-            array = self._blank(component)
-            for attribute, values in values_of().items():
-                array[attribute] = values
-            data[component] = array
-        return data
-
     def _blank(self, component: ComponentType) -> np.ndarray:
         """A fresh update array of ``component``: ids set, every attribute null ("keep"); a byte copy
         of a template made once (``initialize_array`` costs ~3x as much per call)."""
