@@ -161,7 +161,8 @@ class _Entry:
             terminals.setdefault((ids[0], r.side), {"component": component})[r.kind] = k  # type: ignore[assignment]
         power = [(key, t) for key, t in terminals.items() if "p" in t or "q" in t]
         current = [(key, t) for key, t in terminals.items() if "i" in t]
-        self.shadowed_current = [t["i"] for _, t in current if "p" in t or "q" in t]  # P/Q sensor on the same terminal wins
+        # P/Q sensor on the same terminal wins
+        self.shadowed_current = np.array([t["i"] for _, t in current if "p" in t or "q" in t], dtype=np.int64)
         current = [(key, t) for key, t in current if "p" not in t and "q" not in t]
         self.bp_p = np.array([t.get("p", -1) for _, t in power], dtype=np.int64)
         self.bp_q = np.array([t.get("q", -1) for _, t in power], dtype=np.int64)
@@ -556,8 +557,9 @@ class PgmEstimator:
                   accuracy: Accuracy, options: Mapping[str, Any], method_name: str) -> tuple[dict[str, Any], str]:
         method = METHODS[method_name]
         use = usable.copy()
-        use[entry.shadowed_current] = False
-        if method_name == "newton_raphson":
+        if len(entry.shadowed_current):
+            use[entry.shadowed_current] = False
+        if method_name == "newton_raphson" and len(entry.bi_rows):
             use[entry.bi_rows] = False  # power-grid-model: no current sensors in Newton-Raphson
         self._observability(entry, use)
         bad_data: list[dict[str, Any]] = []
@@ -602,7 +604,7 @@ class PgmEstimator:
             bad_data=bad_data,
             chi2={"J": J, "dof": dof, "threshold_99": limit, "bad_data_detected": bool(detected)},
             measurements=n_meas,
-            pseudo=int(np.count_nonzero((entry.app_p < 0) | ~use[np.maximum(entry.app_p, 0)])) if len(entry.app_p) else 0,
+            pseudo=len(entry.app_p) - int(np.count_nonzero(use[_sensor_static(entry)["p_row"]] & (entry.app_p >= 0))),
             unsupported=list(entry.unsupported),
             calculation_method=method_name,
         )
