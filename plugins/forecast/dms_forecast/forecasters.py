@@ -13,7 +13,8 @@ must lie after the last history stamp).
   Saturday, Sunday/holiday) and time of day.
 * :class:`GradientBoosting` - scikit-learn ``HistGradientBoostingRegressor`` on calendar
   features, lagged values (1 day and 1 week by default), a daily level, the same-time mean
-  of the last four weeks and optional weather columns.
+  of the last four weeks and optional weather columns; its output is blended with the
+  baselines' forecasts by weights fitted on the last weeks of the training history.
 
 Intraday (next 24 h, issued every step) and day-ahead (issued at 12:00 for the next day)
 differ only in what is known at issue time: the lag-based models take the most recent
@@ -23,6 +24,7 @@ whole horizon (1 day for intraday, 2 days for day-ahead).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Collection, Mapping
 from datetime import date
@@ -40,6 +42,8 @@ __all__ = [
     "SeasonalNaive",
     "SeasonalProfile",
     "GradientBoosting",
+    "BLEND_INPUTS",
+    "fit_blend_weights",
     "MODELS",
     "make_forecaster",
     "prepare_history",
@@ -236,6 +240,20 @@ class GradientBoosting(Forecaster):
     and left out of training: the absolute-error trees cannot start from a median of zero (half
     the PV samples are night) and would stay there.
 
+    Blend (``blend_weeks`` > 0): the final forecast is a convex combination of the boosted
+    trees and four simple forecasts - persistence (latest known value at that time of day),
+    seasonal naive (one week back), the mean of the last ``recent_days`` known days at that
+    time of day, and the four-week ``week_mean``. The weights are fitted for minimal absolute
+    error on the last ``blend_weeks`` weeks of the training history, forecast by trees trained
+    on the weeks before them (time-ordered: no later data is used); one weight set per age of
+    the latest known value (1 day back, 2 days back, ...), since day-ahead forecasts know the
+    previous day for some steps only. The trees keep at least ``min_tree_weight``: the
+    validation trees saw ``blend_weeks`` fewer weeks than the final ones and understate them
+    (a level shift they missed). Then the trees are re-trained on the whole history. The
+    blend lets the model fall back on the baselines where the trees do not beat them (a single
+    PV plant without weather data), and the lead-dependent persistence input gives it the
+    values known at issue time that the fixed lags skip.
+
     The smallest lag bounds the lead time: a forecast step further ahead than ``min(lags)``
     steps from the last history stamp would need unknown values (:meth:`for_lead` picks the
     lags for a horizon).
@@ -257,6 +275,9 @@ class GradientBoosting(Forecaster):
         random_state: int = 0,
         threads: int | None = 1,
         loss: str = "absolute_error",
+        blend_weeks: int = 2,
+        recent_days: int = 28,
+        min_tree_weight: float = 0.5,
     ) -> None:
         super().__init__()
         self.lags = tuple(sorted(set(lags)))
@@ -272,8 +293,13 @@ class GradientBoosting(Forecaster):
             loss=loss,
         )
         self.threads = threads  # OpenMP threads for training (None: all); one is fastest for a few weeks of data on a busy host
+        self.blend_weeks = blend_weeks
+        self.recent_days = recent_days
+        self.min_tree_weight = min_tree_weight
         self.model: Any = None
         self.weather_columns: list[str] = []
+        self.blend: dict[int, np.ndarray] = {}
+        """Blend weights of :data:`BLEND_INPUTS` by age in days of the persistence input (empty: trees only)."""
 
     @classmethod
     def for_lead(cls, max_lead_steps: int, **kwargs: Any) -> GradientBoosting:
@@ -320,8 +346,6 @@ class GradientBoosting(Forecaster):
         return frame
 
     def _train(self) -> None:
-        from sklearn.ensemble import HistGradientBoostingRegressor
-
         history = self.history
         assert history is not None
         self.weather_columns = list(self.weather.columns) if self.weather is not None else []
@@ -330,20 +354,98 @@ class GradientBoosting(Forecaster):
         usable = np.isfinite(target) & np.isfinite(features[f"lag_{self.lags[0]}"].to_numpy()) & ~_always_zero(features)
         if usable.sum() < DAY:
             raise ValueError(f"gradient boosting needs at least one day of history with {self.lags[0] // DAY}-day lags ({usable.sum()} usable steps)")
+        self.blend = self._fit_blend(features, target, usable) if self.blend_weeks > 0 else {}
+        self.model = self._fit_trees(features[usable], target[usable])
+
+    def _fit_trees(self, features: pd.DataFrame, target: np.ndarray) -> Any:
+        from sklearn.ensemble import HistGradientBoostingRegressor
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(self.threads):
-            self.model = HistGradientBoostingRegressor(**self.params).fit(features[usable], target[usable])
+            return HistGradientBoostingRegressor(**self.params).fit(features, target)
+
+    def _fit_blend(self, features: pd.DataFrame, target: np.ndarray, usable: np.ndarray) -> dict[int, np.ndarray]:
+        """Blend weights by persistence age, fitted on the last ``blend_weeks`` weeks of the
+        history with trees trained on the weeks before ({} if either part is under a day)."""
+        assert self.history is not None
+        times = self.history.index
+        late = times > times[-1] - pd.Timedelta(weeks=self.blend_weeks)
+        train, check = usable & ~late, usable & late
+        if train.sum() < DAY or check.sum() < DAY:
+            return {}
+        trees = self._fit_trees(features[train], target[train])
+        with _one_thread():
+            predicted = trees.predict(features[check])
+        stamps = times[check]
+        return {
+            age: fit_blend_weights(self._blend_inputs(stamps, features[check], predicted, age), target[check], min_first=self.min_tree_weight)
+            for age in range(1, self.lags[0] // DAY + 1)
+        }
+
+    def _blend_inputs(self, times: pd.DatetimeIndex, features: pd.DataFrame, trees: np.ndarray, age: int) -> np.ndarray:
+        """Columns of :data:`BLEND_INPUTS` at ``times`` (missing values: the trees' forecast)."""
+        history = self.history
+        assert history is not None
+        first = self.lags[0] // DAY
+        recent = np.vstack([_lookup(history, times - (first + k) * DAY * STEP) for k in range(self.recent_days)])
+        known = np.isfinite(recent)
+        with np.errstate(all="ignore"):
+            recent_mean = np.where(known, recent, 0.0).sum(axis=0) / known.sum(axis=0)
+        inputs = np.column_stack(
+            [
+                trees,
+                _lookup(history, times - age * DAY * STEP),
+                _lookup(history, times - WEEK * STEP),
+                recent_mean,
+                features["week_mean"].to_numpy(),
+            ]
+        )
+        return np.where(np.isfinite(inputs), inputs, trees[:, None])
 
     def _predict(self, times: pd.DatetimeIndex, weather: pd.DataFrame | None) -> np.ndarray:
-        lead = int(self.lead_steps(times).max())
-        if lead > self.lags[0]:
-            raise ValueError(f"lead of {lead} steps exceeds the smallest lag ({self.lags[0]} steps): use GradientBoosting.for_lead({lead})")
-        from threadpoolctl import threadpool_limits
-
+        lead = self.lead_steps(times)
+        if lead.max() > self.lags[0]:
+            raise ValueError(f"lead of {lead.max()} steps exceeds the smallest lag ({self.lags[0]} steps): use GradientBoosting.for_lead({lead.max()})")
         features = self._features(times, weather)
-        with threadpool_limits(1):  # a day of rows: OpenMP threads only add wake-up latency (x10 on a busy machine)
-            return np.where(_always_zero(features), 0.0, self.model.predict(features))
+        with _one_thread():  # a day of rows: OpenMP threads only add wake-up latency (x10 on a busy machine)
+            values = self.model.predict(features)
+        if self.blend:
+            age = np.ceil(lead / DAY).astype(int)
+            blended = np.empty(len(times))
+            for days in np.unique(age):
+                rows = age == days
+                blended[rows] = self._blend_inputs(times[rows], features[rows], values[rows], int(days)) @ self.blend[int(days)]
+            values = blended
+        return np.where(_always_zero(features), 0.0, values)
+
+
+def _one_thread() -> Any:
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1)
+
+
+BLEND_INPUTS = ("gradient_boosting", "persistence", "seasonal_naive", "recent_mean", "week_mean")
+"""Forecasts combined by :class:`GradientBoosting` (columns of its blend weights)."""
+
+
+def _simplex(inputs: int, step: float) -> np.ndarray:
+    """All weight vectors on a grid of ``step`` with non-negative weights summing to 1."""
+    units = round(1 / step)
+    grid = [c for c in itertools.product(range(units + 1), repeat=inputs - 1) if sum(c) <= units]
+    return np.array([[units - sum(c), *c] for c in grid], dtype=float) / units
+
+
+def fit_blend_weights(inputs: np.ndarray, actual: np.ndarray, step: float = 0.1, min_first: float = 0.0) -> np.ndarray:
+    """Convex weights (grid ``step``, first column's weight at least ``min_first``) of the
+    columns of ``inputs`` with minimal absolute error against ``actual`` (rows where it is
+    known). Ties go to the first grid point, all weight on the first column."""
+    weights = _simplex(inputs.shape[1], step)
+    weights = weights[weights[:, 0] >= min_first - 1e-9]
+    known = np.isfinite(actual)
+    inputs, actual = inputs[known], actual[known]
+    errors = np.abs(actual[:, None] - inputs @ weights.T).sum(axis=0)
+    return weights[int(np.argmin(errors))]
 
 
 def _always_zero(features: pd.DataFrame) -> np.ndarray:
