@@ -37,6 +37,16 @@ def _max(a: float, b: float) -> float:
     return a if a >= b else b
 
 
+@njit(cache=True, inline="always")
+def _branch_row(table, row, current, p_from, q_from, p_to, q_to, loading) -> None:  # noqa: ANN001, PLR0913
+    """Columns ``3*row .. 3*row+2`` of ``table``: kA, MW/Mvar per phase (W/var / 3), loading %."""
+    values = (current / 1e3, p_from * _PER_PHASE, q_from * _PER_PHASE, p_to * _PER_PHASE, q_to * _PER_PHASE, loading * 100.0)
+    for phase in range(3):
+        column = 3 * row + phase
+        for k in range(6):
+            table[k, column] = values[k]
+
+
 @njit(cache=True)
 def fill_nodes(u_pu, u_angle, energized, phase_kv, vm, va, u_kv) -> None:  # noqa: ANN001 - numba arrays
     """Rows ``3*i .. 3*i+2`` of ``vm``/``va``/``u_kv`` from node ``i``; de-energised nodes NaN."""
@@ -64,12 +74,7 @@ def fill_branches(p_from, q_from, p_to, q_to, i_from, i_to, loading, table, star
     for r in range(loading.shape[0]):
         losses_p += p_from[r] + p_to[r]
         losses_q += q_from[r] + q_to[r]
-        values = (_max(i_from[r], i_to[r]) / 1e3, p_from[r] * _PER_PHASE, q_from[r] * _PER_PHASE,
-                  p_to[r] * _PER_PHASE, q_to[r] * _PER_PHASE, loading[r] * 100.0)
-        for phase in range(3):
-            column = 3 * (start + r) + phase
-            for k in range(6):
-                table[k, column] = values[k]
+        _branch_row(table, start + r, _max(i_from[r], i_to[r]), p_from[r], q_from[r], p_to[r], q_to[r], loading[r])
     return losses_p, losses_q
 
 
@@ -83,12 +88,7 @@ def fill_three_winding(p_1, q_1, p_2, q_2, p_3, q_3, i_1, i_2, i_3, loading, tab
         q_to = q_2[r] + q_3[r]
         losses_p += p_1[r] + p_to
         losses_q += q_1[r] + q_to
-        values = (_max(_max(i_1[r], i_2[r]), i_3[r]) / 1e3, p_1[r] * _PER_PHASE, q_1[r] * _PER_PHASE,
-                  p_to * _PER_PHASE, q_to * _PER_PHASE, loading[r] * 100.0)
-        for phase in range(3):
-            column = 3 * (start + r) + phase
-            for k in range(6):
-                table[k, column] = values[k]
+        _branch_row(table, start + r, _max(_max(i_1[r], i_2[r]), i_3[r]), p_1[r], q_1[r], p_to, q_to, loading[r])
     return losses_p, losses_q
 
 

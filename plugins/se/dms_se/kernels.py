@@ -36,6 +36,17 @@ def voltage_sensors(values, use, rows, folded, folded_closed, base, relative, fl
         sigma[s] = _sigma(relative, u / base[s], floor) * base[s] if ok else math.inf
 
 
+@njit(cache=True, inline="always")
+def _branch_value(values, use, k, relative, floor, measured, sigma, j) -> None:  # noqa: ANN001, PLR0913
+    """Sensor ``j`` from plan row ``k`` (W or var); no usable row: 0 with an infinite sigma."""
+    if k >= 0 and use[k]:
+        measured[j] = values[k] * 1e6
+        sigma[j] = _sigma(relative, values[k], floor) * 1e6
+    else:
+        measured[j] = 0.0
+        sigma[j] = math.inf
+
+
 @njit(cache=True)
 def power_sensors(values, use, bp_p, bp_q, app_p, app_q, conv_p, conv_q, share, p0, q0, ratio,  # noqa: ANN001, PLR0913
                   relative, floor, pseudo_relative, pseudo_floor, p_meas, q_meas, p_sig, q_sig) -> None:
@@ -46,20 +57,8 @@ def power_sensors(values, use, bp_p, bp_q, app_p, app_q, conv_p, conv_q, share, 
     usable Q gets Q at the profile's power factor (pseudo accuracy)."""
     nb = bp_p.shape[0]
     for j in range(nb):
-        k = bp_p[j]
-        if k >= 0 and use[k]:
-            p_meas[j] = values[k] * 1e6
-            p_sig[j] = _sigma(relative, values[k], floor) * 1e6
-        else:
-            p_meas[j] = 0.0
-            p_sig[j] = math.inf
-        k = bp_q[j]
-        if k >= 0 and use[k]:
-            q_meas[j] = values[k] * 1e6
-            q_sig[j] = _sigma(relative, values[k], floor) * 1e6
-        else:
-            q_meas[j] = 0.0
-            q_sig[j] = math.inf
+        _branch_value(values, use, bp_p[j], relative, floor, p_meas, p_sig, j)
+        _branch_value(values, use, bp_q[j], relative, floor, q_meas, q_sig, j)
     for a in range(app_p.shape[0]):
         p, q = p0[a], q0[a]
         ps, qs = _sigma(pseudo_relative, p, pseudo_floor), _sigma(pseudo_relative, q, pseudo_floor)
