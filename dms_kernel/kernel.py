@@ -17,7 +17,7 @@ import asyncio
 import threading
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +106,16 @@ class SourceContext:
 
     def raise_alarm(self, alarm: Alarm) -> None:
         self._kernel.emit(alarm)
+
+
+CANCEL_ATTEMPTS = 10
+"""How often :meth:`Kernel.stop` cancels a source task that keeps running."""
+CANCEL_WAIT_S = 1.0
+"""How long it waits for the source tasks after each cancel."""
+
+
+def _task_names(tasks: Iterable[asyncio.Task[Any]]) -> str:
+    return ", ".join(sorted(task.get_name() for task in tasks))
 
 
 class Kernel:
@@ -391,12 +401,31 @@ class Kernel:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 30.0)
 
+    async def _cancel_sources(self) -> None:
+        """Cancel the source tasks and wait for them. A task still running a second after its
+        cancel — its source swallowed the ``CancelledError`` (a plugin bug, or Python 3.11's
+        ``asyncio.wait_for`` losing a cancel that races with its own timeout) — is cancelled again,
+        up to :data:`CANCEL_ATTEMPTS` times, then left behind with an error naming it: a stubborn
+        source must not hang the shutdown."""
+        pending = {task for task in self._source_tasks if not task.done()}
+        for attempt in range(1, CANCEL_ATTEMPTS + 1):
+            if not pending:
+                break
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=CANCEL_WAIT_S)
+            if pending and attempt < CANCEL_ATTEMPTS:
+                self.log.warning("%s still running after cancel; cancelling again", _task_names(pending))
+        if pending:
+            self.log.error("%s ignored %d cancels; left running", _task_names(pending), CANCEL_ATTEMPTS)
+        for task in self._source_tasks:
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved: no "exception was never retrieved" at exit
+        self._source_tasks.clear()
+
     async def stop(self) -> None:
         """Stop sources and jobs, call ``dms_shutdown``, flush and close sinks. Idempotent."""
-        for task in self._source_tasks:
-            task.cancel()
-        await asyncio.gather(*self._source_tasks, return_exceptions=True)
-        self._source_tasks.clear()
+        await self._cancel_sources()
         await self.scheduler.stop()
         for name, source in self.sources.items():
             try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import ClassVar
 
 import numpy as np
@@ -17,11 +18,14 @@ from dms_hookspecs import (
     CommandResult,
     ControlAction,
     MeasurementBatch,
+    PointSpec,
     Source,
     StudyResult,
     hookimpl,
 )
+import dms_kernel.kernel as kernel_module
 from dms_kernel import StudyError
+from dms_kernel.testing import PublishingSource, source_plugin
 from subprocess_helpers import run_leitstand
 
 
@@ -242,3 +246,36 @@ async def test_plugins_are_asked_only_for_the_studies_they_list(make_kernel):
         assert other_study_solver.asked == []  # registered last, so it would have been asked first
         assert (await kernel.run_study("other_study")).solver == "other"
     assert other_study_solver.asked == ["other_study"]
+
+
+class StubbornSource(PublishingSource):
+    """Swallows the first cancel and keeps running, as a source does when Python 3.11's
+    ``asyncio.wait_for`` loses a cancel that races with its timeout."""
+
+    def declare_points(self):
+        return [PointSpec("stubborn/P")]
+
+    async def run(self, context):
+        self.context = context
+        self.ready.set()
+        self.swallowed = 0
+        while True:
+            try:
+                await asyncio.sleep(0.05)
+            except asyncio.CancelledError:
+                if self.swallowed:
+                    raise
+                self.swallowed += 1
+
+
+async def test_stop_cancels_a_source_again_that_swallowed_its_cancel(make_kernel, caplog):
+    text = p.deployment() + '[[sources]]\nname = "stubborn"\ntype = "stubborn"\n'
+    kernel = make_kernel(p.test_types, source_plugin("stubborn", StubbornSource), deployment=text)
+    async with kernel:
+        source = StubbornSource.instances["stubborn"]
+        await source.ready.wait()
+        started = time.monotonic()
+    assert time.monotonic() - started < 3 * kernel_module.CANCEL_WAIT_S
+    assert source.swallowed == 1
+    assert "source:stubborn still running after cancel; cancelling again" in caplog.text
+    assert not kernel._source_tasks
