@@ -365,6 +365,12 @@ def _compiled(entry: _Entry, accuracy: Accuracy) -> bool:
     return _COMPILED and entry.symmetric and not accuracy.points and not len(entry.va_rows)
 
 
+def _compiled_residuals_apply(entry: _Entry, sigmas: Mapping[str, np.ndarray]) -> bool:
+    """The compiled objective and residual table cover this estimate: symmetric, no phasor angles
+    (per-point accuracies are already in ``sigmas``)."""
+    return _COMPILED and entry.symmetric and "va" not in sigmas
+
+
 _COMPILED = True  #: tests switch it off to compare with the numpy arithmetic
 _NO_ROWS = np.zeros(0)
 
@@ -733,7 +739,7 @@ class PgmEstimator:
     @staticmethod
     def _objective(entry: _Entry, output: Mapping[ComponentType, np.ndarray], sigmas: Mapping[str, np.ndarray]) -> tuple[float, int]:
         """``J = sum((r / sigma)^2)`` over the active measurement scalars, and their number."""
-        if entry.symmetric and "va" not in sigmas:
+        if _compiled_residuals_apply(entry, sigmas):
             return _compiled_objective(entry, output, sigmas)
         terms: list[np.ndarray] = []
         for key, component, column in (("v", _component(entry.voltage), "u_residual"), ("i", _component(entry.current), "i_residual")):
@@ -763,7 +769,7 @@ class PgmEstimator:
         n = len(entry.plan.rows)
         estimated = np.full(n, np.nan)
         sigma = np.full(n, np.nan)
-        if entry.symmetric and "va" not in sigmas:
+        if _compiled_residuals_apply(entry, sigmas):
             _compiled_residuals(entry, output, values, sigmas, estimated, sigma)
             _current_residuals(entry, output, values, sigmas, estimated, sigma)
             return _residual_columns(entry, values, use, estimated, sigma)
