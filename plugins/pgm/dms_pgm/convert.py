@@ -5,7 +5,9 @@
 between mRIDs and power-grid-model ids and the ``PowerGridModel`` instance. Conversion happens
 once; :meth:`PgmNetwork.update` reads the values that change at run time from the model (load
 P/Q, generator P/Q, switch and equipment states, tap positions, source voltage, shunt sections)
-and applies them with ``PowerGridModel.update`` — the model is never rebuilt.
+and applies them with ``PowerGridModel.update`` — the model is never rebuilt. The update arrays
+and the calculations are kept between cycles (:mod:`dms_pgm.prepared`): no dataset is rebuilt
+per cycle either.
 
 Mapping (power-grid-model units are SI: V, W, var, ohm, F, S):
 
@@ -48,12 +50,13 @@ from __future__ import annotations
 
 import cmath
 import math
+import threading
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from power_grid_model import ComponentType, DatasetType, PowerGridModel, initialize_array
+from power_grid_model import CalculationMethod, ComponentType, DatasetType, PowerGridModel, initialize_array
 from power_grid_model.enum import LoadGenType, WindingType
 
 from dms_kernel.model import (
@@ -81,6 +84,8 @@ from dms_kernel.model import (
     TopologicalNode,
     VoltageLevel,
 )
+
+from .prepared import PreparedCalculation, UpdatePusher
 
 __all__ = ["PgmNetwork", "UnsupportedNetworkError", "to_pgm", "IDEAL_SOURCE_SK_VA"]
 
@@ -157,7 +162,12 @@ class PgmNetwork:
         self.absorbed_closed: np.ndarray = np.zeros(0, dtype=bool)  #: switch states of ``absorbed`` at the last update
         self.line_status: tuple[np.ndarray, np.ndarray] = (np.zeros(0), np.zeros(0))  #: line from/to status pushed last
         self.kv: dict[str, float] = {}
-        self._blanks: dict[ComponentType, tuple[np.ndarray, np.dtype]] = {}  #: null update array per component (bytes, dtype)
+        #: per component: its update array (kept: its C dataset is made once) and the null bytes it is reset to
+        self._blanks: dict[ComponentType, tuple[np.ndarray, np.ndarray]] = {}
+        self._pusher = UpdatePusher()
+        #: held around update + calculate + reading the output (the output arrays are reused)
+        self.lock = threading.RLock()
+        self._prepared: tuple[PowerGridModel | None, dict[tuple, PreparedCalculation]] = (None, {})
         self._absorbed_flat_terminals: list[Terminal] = []  #: terminals of the folded switches, flat
         self._absorbed_owner: list[int] = []  #: position in ``absorbed`` of each of those terminals
         self._closed_now: np.ndarray = np.zeros(0, dtype=bool)  #: folded switch states read by the running update
@@ -165,15 +175,55 @@ class PgmNetwork:
     # -- update --------------------------------------------------------------------------
 
     def _blank(self, component: ComponentType) -> np.ndarray:
-        """A fresh update array of ``component``: ids set, every attribute null ("keep"); a byte copy
-        of a template made once (``initialize_array`` costs ~3x as much per call)."""
-        template = self._blanks.get(component)
-        if template is None:
+        """The update array of ``component``, reset to ids set and every attribute null ("keep").
+
+        The same array object on every call (reset by a byte copy of a template made once), so
+        :meth:`push` makes its C dataset once; it is valid until the next call for ``component``.
+        """
+        kept = self._blanks.get(component)
+        if kept is None:
             array = initialize_array(DatasetType.update, component, len(self.input_data[component]))
             array["id"] = self.input_data[component]["id"]
-            template = self._blanks[component] = (array.view(np.uint8).copy(), array.dtype)
-        raw, dtype = template
-        return raw.copy().view(dtype)
+            kept = self._blanks[component] = (array, array.view(np.uint8).copy())
+        array, null = kept
+        array.view(np.uint8)[...] = null
+        return array
+
+    def push(self, data: dict[ComponentType, np.ndarray]) -> None:
+        """``self.model.update(update_data=data)``, with the update's C dataset made once per set
+        of update arrays (:class:`dms_pgm.prepared.UpdatePusher`)."""
+        assert self.model is not None
+        self._pusher.push(self.model, data)
+
+    def prepared(
+        self,
+        *,
+        state_estimation: bool = False,
+        calculation_method: CalculationMethod = CalculationMethod.newton_raphson,
+        error_tolerance: float = 1e-8,
+        max_iterations: int = 20,
+        output_component_types: Any = None,
+    ) -> PreparedCalculation:
+        """The calculation with these settings on :attr:`model` (symmetric unless
+        :attr:`asymmetric`), made on first use and kept while the model object is the same; its
+        output arrays are reused by every run (:class:`dms_pgm.prepared.PreparedCalculation`)."""
+        assert self.model is not None
+        model, calculations = self._prepared
+        if model is not self.model:
+            calculations = {}
+            self._prepared = (self.model, calculations)
+        outputs = output_component_types
+        outputs_key = tuple(sorted((str(c), tuple(a)) for c, a in outputs.items())) if isinstance(outputs, dict) else (
+            tuple(sorted(map(str, outputs))) if outputs is not None else None
+        )
+        key = (state_estimation, calculation_method, error_tolerance, max_iterations, outputs_key)
+        calculation = calculations.get(key)
+        if calculation is None:
+            calculation = calculations[key] = PreparedCalculation(
+                self.model, state_estimation=state_estimation, symmetric=not self.asymmetric, calculation_method=calculation_method,
+                error_tolerance=error_tolerance, max_iterations=max_iterations, output_component_types=outputs,
+            )
+        return calculation
 
     def _read_absorbed_closed(self) -> np.ndarray:
         """``_switch_closed`` of the folded switches, read from the model now (bool array)."""
@@ -191,9 +241,9 @@ class PgmNetwork:
         """Push loads, generation, switch/equipment states, taps, source voltages and shunts into the model.
 
         ``skip``: components not to push (state estimation ignores the specified load and
-        generator powers: its sensors say what they are). Returns the update dataset; with
-        ``push=False`` the caller must pass it to ``self.model.update`` itself (e.g. merged with
-        its sensor update: one call instead of two).
+        generator powers: its sensors say what they are). Returns the update dataset (its arrays
+        are reused by the next call); with ``push=False`` the caller must pass it to :meth:`push`
+        itself (e.g. merged with its sensor update: one call instead of two).
 
         Only what changed since the last push is sent: an attribute whose values are all
         unchanged is left empty (null: "keep") in the update dataset, a component without
@@ -230,7 +280,7 @@ class PgmNetwork:
             if array is not None:
                 data[component] = array
         if data and push:
-            self.model.update(update_data=data)
+            self.push(data)
         self._pushed = current
         if C.line in current:
             line = current[C.line]

@@ -66,20 +66,21 @@ def calculate(net: PgmNetwork, *, error_tolerance: float = 1e-8, max_iterations:
     """One Newton-Raphson power flow on the (updated) model; symmetric unless ``net.asymmetric``.
 
     The output holds, per node/branch component, the columns the result tables use
-    (component -> attribute -> array).
+    (component -> attribute -> array). The calculation is prepared once per network and settings
+    (:meth:`PgmNetwork.prepared`): the output arrays are the same on every call, overwritten by
+    the next one.
 
     :raises PowerGridError: not converged or singular.
     """
     assert net.model is not None
-    return net.model.calculate_power_flow(
-        symmetric=not net.asymmetric,
+    return net.prepared(
         calculation_method=CalculationMethod.newton_raphson,
         error_tolerance=error_tolerance,
         max_iterations=max_iterations,
         output_component_types=output_request(
             {c: _OUTPUTS[c] for c in (C.node, *_BRANCHES, C.three_winding_transformer) if c in net.input_data}, len(net.node_mrids)
         ),
-    )
+    ).run()
 
 
 def _wrap(angle: np.ndarray) -> np.ndarray:
@@ -337,20 +338,21 @@ def run_power_flow(model: NetworkModel, options: Mapping[str, Any]) -> StudyResu
     """
     started = time.time()
     net = network_for(model, bool(options.get("unbalanced", False)), bool(options.get("source_impedance", False)))
-    net.update(model)
     mode = "asymmetric" if net.asymmetric else "symmetric"
-    try:
-        output = calculate(
-            net,
-            error_tolerance=float(options.get("tolerance", 1e-8)),
-            max_iterations=int(options.get("max_iterations", 20)),
-        )
-    except PowerGridError as exc:
-        return StudyResult(
-            study="power_flow", solver=SOLVER_NAME, converged=False,
-            message=f"power-grid-model {mode} Newton-Raphson did not converge: {type(exc).__name__}: {exc}".strip(),
-        )
-    data = results_data(net, output)
+    with net.lock:  # the prepared output arrays are shared: one solve at a time per network
+        net.update(model)
+        try:
+            output = calculate(
+                net,
+                error_tolerance=float(options.get("tolerance", 1e-8)),
+                max_iterations=int(options.get("max_iterations", 20)),
+            )
+        except PowerGridError as exc:
+            return StudyResult(
+                study="power_flow", solver=SOLVER_NAME, converged=False,
+                message=f"power-grid-model {mode} Newton-Raphson did not converge: {type(exc).__name__}: {exc}".strip(),
+            )
+        data = results_data(net, output)
     return StudyResult(
         study="power_flow", solver=SOLVER_NAME, converged=True, data=data,
         message=f"power-grid-model {mode} Newton-Raphson converged in {1e3 * (time.time() - started):.1f} ms; "

@@ -321,16 +321,18 @@ def _named(accuracy: Accuracy, names: list[str], rows: np.ndarray) -> list[str] 
 
 
 def _blank(entry: _Entry, sensors: np.ndarray) -> np.ndarray:
-    """A null update array for the sensor input array ``sensors`` with its ids: a byte copy of a
-    template made once per entry (``initialize_array`` costs ~3x as much per call)."""
+    """The update array of the sensor input array ``sensors``, reset to its ids and every attribute
+    null: the same array object on every call (reset by a byte copy of a template made once), so
+    the update's C dataset is made once (:meth:`dms_pgm.convert.PgmNetwork.push`)."""
     blanks = entry.__dict__.setdefault("_blanks", {})
     component = _component(sensors)
-    template = blanks.get(component)
-    if template is None:
+    kept = blanks.get(component)
+    if kept is None:
         array = initialize_array(DatasetType.update, component, len(sensors))
         array["id"] = sensors["id"]
-        template = blanks[component] = (array.view(np.uint8).copy(), array.dtype)
-    return template[0].copy().view(template[1])
+        kept = blanks[component] = (array, array.view(np.uint8).copy())
+    kept[0].view(np.uint8)[...] = kept[1]
+    return kept[0]
 
 
 def _sensor_static(entry: _Entry) -> dict[str, Any]:
@@ -553,7 +555,7 @@ class PgmEstimator:
                 return StudyResult(STUDY, SOLVER, False, {}, f"power-grid-model {method_name} estimation failed: {type(exc).__name__}: {exc}", started, time.time())
             finally:
                 if entry.pending:  # not solved (e.g. unobservable): the model must still get the changes
-                    entry.net.model.update(update_data=entry.pending)
+                    entry.net.push(entry.pending)
                     entry.pending = {}
         return StudyResult(STUDY, SOLVER, True, data, message, started, time.time())
 
@@ -643,15 +645,15 @@ class PgmEstimator:
         if entry.pending:
             update = {**entry.pending, **update}
             entry.pending = {}
-        entry.net.model.update(update_data=update)  # the sensors keep these values: a permanent update, no batch
+        entry.net.push(update)  # the sensors keep these values: a permanent update, no batch
         entry.last_update = update
-        output = entry.net.model.calculate_state_estimation(
-            symmetric=entry.symmetric,
+        output = entry.net.prepared(
+            state_estimation=True,
             calculation_method=method,
             error_tolerance=float(options.get("tolerance", 1e-8)),
             max_iterations=int(options.get("max_iteration", 50)),
             output_component_types=output_request(outputs, len(entry.net.node_mrids)),
-        )
+        ).run()  # the same output arrays every run (read within this estimate)
         J, m = self._objective(entry, output, sigmas)
         return output, J, m, sigmas
 
