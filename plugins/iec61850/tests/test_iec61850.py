@@ -180,7 +180,12 @@ async def test_values_commands_and_link_loss(make_kernel, point_map):
             await server.start()
             assert await wait_for(lambda: kernel.points.read("S1/P").value == pytest.approx(2.5)
                                   and kernel.points.read("S1/P").quality.is_good, timeout=5.0)
+            # the other points come back valid with the same reconnection (the MX and ST data sets'
+            # interrogations are answered one after the other, not necessarily in the same instant);
+            # S1/Ua keeps the questionable quality the twin gave it
+            assert await wait_for(lambda: all(kernel.points.read(e.point).quality.validity is not Validity.INVALID for e in POINTS), timeout=2.0)
             assert kernel.points.read("CB1/Pos").quality.is_good
+            assert kernel.points.read("S1/Ua").quality.to_bits() == questionable
     finally:
         await server.stop()
 
