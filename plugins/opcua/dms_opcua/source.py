@@ -254,6 +254,9 @@ class OpcUaSource(Source):
         await asyncio.wait_for(self._connect(client), timeout)
         self._connected = True
         self.connects += 1
+        # the integrity read publishes fresh values: from here on a loss must invalidate them
+        # again, even before the subscription is set up (a peer can hang in between)
+        self._link_down_published = False
         # integrity read
         for part in chunks(list(range(len(self._nodes))), _CHUNK):
             params = ua.ReadParameters(NodesToRead=[ua.ReadValueId(NodeId=self._nodes[i], AttributeId=ua.AttributeIds.Value) for i in part], TimestampsToReturn=ua.TimestampsToReturn.Both)
@@ -277,7 +280,6 @@ class OpcUaSource(Source):
                 if isinstance(result, ua.StatusCode):
                     failed += 1
                     self.log.warning("OPC UA source %r: cannot monitor %s (%s): %s", self.name, self.entries[i].point, self.entries[i].address, result.name)
-        self._link_down_published = False
         self.log.info("OPC UA source %r connected to %s (security %s): %d points monitored, %d failed", self.name, _safe_url(self.url), self.settings["security_policy"], len(self._nodes) - failed, failed)
         await lost.wait()
         raise ConnectionError(why[0] if why else "link lost")

@@ -156,18 +156,21 @@ type = "list"
             await peer.wait_closed()
 
 
-async def test_garbled_or_hung_peer_mid_session_cause_a_clean_reconnect(make_kernel, twin, points_file):
-    """Through a proxy: garbage injected into an established session, then a peer that stops
-    answering (socket open, nothing comes back): invalid within 2 s each time, then good again."""
-    port, proxy_port = free_port(), free_port()
-    inject: list[asyncio.StreamWriter] = []
-    tasks: set[asyncio.Task] = set()
-    frozen = asyncio.Event()
+class _Proxy:
+    """A TCP proxy in front of the OPC UA server: ``inject`` writes to the client's side of the
+    newest connection, ``frozen`` set swallows everything in both directions (a hung peer)."""
 
-    async def pipe(reader, writer):
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.inject: list[asyncio.StreamWriter] = []
+        self.tasks: set[asyncio.Task] = set()
+        self.frozen = asyncio.Event()
+        self.server: asyncio.Server | None = None
+
+    async def _pipe(self, reader, writer):
         try:
             while data := await reader.read(65536):
-                if frozen.is_set():
+                if self.frozen.is_set():
                     continue  # swallow: the peer hangs
                 writer.write(data)
                 await writer.drain()
@@ -176,17 +179,28 @@ async def test_garbled_or_hung_peer_mid_session_cause_a_clean_reconnect(make_ker
         finally:
             writer.close()
 
-    async def handle(client_reader, client_writer):
-        tasks.add(asyncio.current_task())
-        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", port)
-        inject.append(client_writer)
-        await asyncio.gather(pipe(client_reader, upstream_writer), pipe(upstream_reader, client_writer), return_exceptions=True)
+    async def _handle(self, client_reader, client_writer):
+        self.tasks.add(asyncio.current_task())
+        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.port)
+        self.inject.append(client_writer)
+        await asyncio.gather(self._pipe(client_reader, upstream_writer), self._pipe(upstream_reader, client_writer), return_exceptions=True)
 
-    proxy = await asyncio.start_server(handle, "127.0.0.1", proxy_port)
-    server = OpcUaServer("sim", {"port": port, "points_file": str(points_file)}, twin)
-    await server.start()
-    try:
-        kernel = make_kernel(*PLUGINS, deployment=f'''
+    async def start(self, proxy_port: int) -> None:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", proxy_port)
+
+    def garble(self) -> None:
+        self.inject[-1].write(b"MSGF" + struct.pack("<I", 40) + b"\xde\xad\xbe\xef" * 8)  # a MSG chunk for a channel that does not exist
+
+    async def stop(self) -> None:
+        self.server.close()
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.server.wait_closed()
+
+
+def _proxied_deployment(points_file, proxy_port: int) -> str:
+    return f'''
 [deployment]
 name = "garbled"
 [[sources]]
@@ -202,27 +216,76 @@ reconnect_min_s = 0.2
 [[sinks]]
 name = "log"
 type = "list"
-''')
+'''
+
+
+async def test_garbled_or_hung_peer_mid_session_cause_a_clean_reconnect(make_kernel, twin, points_file):
+    """Through a proxy: garbage injected into an established session, then a peer that stops
+    answering (socket open, nothing comes back): invalid within 2 s each time, then good again."""
+    port, proxy_port = free_port(), free_port()
+    proxy = _Proxy(port)
+    await proxy.start(proxy_port)
+    server = OpcUaServer("sim", {"port": port, "points_file": str(points_file)}, twin)
+    await server.start()
+    try:
+        kernel = make_kernel(*PLUGINS, deployment=_proxied_deployment(points_file, proxy_port))
         async with kernel:
             await eventually(lambda: kernel.points.read("Trafo_0-1/P").quality.is_good)
-            inject[-1].write(b"MSGF" + struct.pack("<I", 40) + b"\xde\xad\xbe\xef" * 8)  # a MSG chunk for a channel that does not exist
+            proxy.garble()
             took = await eventually(lambda: not kernel.points.read("Trafo_0-1/P").quality.is_good, timeout=2.0)
             assert took < 2.0
             await eventually(lambda: kernel.points.read("Trafo_0-1/P").quality.is_good, timeout=5.0)
 
-            frozen.set()
+            proxy.frozen.set()
             took = await eventually(lambda: kernel.points.read("Trafo_0-1/P").quality.validity is Validity.INVALID, timeout=2.0)
             assert took < 2.0
-            frozen.clear()
+            proxy.frozen.clear()
             await eventually(lambda: kernel.points.read("Trafo_0-1/P").quality.is_good, timeout=6.0)
             assert kernel.counters["source_restarts"] == 0
     finally:
         await server.stop()
-        proxy.close()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await proxy.wait_closed()
+        await proxy.stop()
+
+
+async def test_peer_hanging_between_integrity_read_and_subscription_invalidates_again(make_kernel, twin, points_file, monkeypatch):
+    """A reconnect's integrity read publishes good values; if the peer hangs before the
+    subscription is set up, the values must go invalid again (this outage is a new one), not
+    stay good because the previous outage was already reported."""
+    import dms_opcua.source as source_module
+
+    port, proxy_port = free_port(), free_port()
+    proxy = _Proxy(port)
+    await proxy.start(proxy_port)
+    server = OpcUaServer("sim", {"port": port, "points_file": str(points_file)}, twin)
+    await server.start()
+    sessions: list[str] = []
+    hung = asyncio.Event()
+    original_init = source_module._Feed.init
+
+    async def init_then_maybe_hang(feed, *args, **kwargs):
+        sessions.append("subscribe")
+        if len(sessions) == 2:  # the session after the garbled one: its integrity read is published
+            await eventually(lambda: kernel.points.read("Trafo_0-1/P").quality.is_good, timeout=3.0)
+            proxy.frozen.set()
+            hung.set()
+        return await original_init(feed, *args, **kwargs)
+
+    monkeypatch.setattr(source_module._Feed, "init", init_then_maybe_hang)
+    try:
+        kernel = make_kernel(*PLUGINS, deployment=_proxied_deployment(points_file, proxy_port))
+        async with kernel:
+            await eventually(lambda: kernel.points.read("Trafo_0-1/P").quality.is_good)
+            proxy.garble()
+            await eventually(lambda: not kernel.points.read("Trafo_0-1/P").quality.is_good, timeout=2.0)
+            await asyncio.wait_for(hung.wait(), 5.0)
+            took = await eventually(lambda: kernel.points.read("Trafo_0-1/P").quality.validity is Validity.INVALID, timeout=2.0)
+            assert took < 2.0
+            proxy.frozen.clear()
+            await eventually(lambda: kernel.points.read("Trafo_0-1/P").quality.is_good, timeout=6.0)
+            assert len(sessions) >= 3
+    finally:
+        await server.stop()
+        await proxy.stop()
 
 
 # -- fuzzing ---------------------------------------------------------------------------
