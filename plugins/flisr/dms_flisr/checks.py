@@ -74,7 +74,8 @@ class BatchCheck:
         self.v_min, self.v_max, self.loading_max = v_min, v_max, loading_max
         self.model = model
         self.net = network_for(model, False)
-        self.net.update(model)
+        with self.net.lock:
+            self.net.update(model)
         links = self.net.input_data.get(ComponentType.link)
         self.link_index = {int(i): k for k, i in enumerate(links["id"])} if links is not None else {}
         self.switch_link: dict[str, int] = {}
@@ -88,14 +89,18 @@ class BatchCheck:
         self.calls = 0
 
     def __call__(self, states: list[Mapping[str, bool]]) -> list[Check]:
-        from power_grid_model import DatasetType, initialize_array
-        from power_grid_model.errors import PowerGridBatchError
-
-        C = self.C
         n = len(states)
         if n == 0:
             return []
         self.calls += n
+        with self.net.lock:  # the converted network is shared with the cyclic power flow
+            return self._batch(states, n)
+
+    def _batch(self, states: list[Mapping[str, bool]], n: int) -> list[Check]:
+        from power_grid_model import DatasetType, initialize_array
+        from power_grid_model.errors import PowerGridBatchError
+
+        C = self.C
         self.net.update(self.model)
         update: dict[Any, np.ndarray] = {}
         if self.link_index:
