@@ -85,7 +85,7 @@ from dms_kernel.model import (
     VoltageLevel,
 )
 
-from .prepared import PreparedCalculation, UpdatePusher
+from .prepared import PreparedCalculation, UpdateArrays, UpdatePusher
 
 __all__ = ["PgmNetwork", "UnsupportedNetworkError", "to_pgm", "IDEAL_SOURCE_SK_VA"]
 
@@ -162,8 +162,7 @@ class PgmNetwork:
         self.absorbed_closed: np.ndarray = np.zeros(0, dtype=bool)  #: switch states of ``absorbed`` at the last update
         self.line_status: tuple[np.ndarray, np.ndarray] = (np.zeros(0), np.zeros(0))  #: line from/to status pushed last
         self.kv: dict[str, float] = {}
-        #: per component: its update array (kept: its C dataset is made once) and the null bytes it is reset to
-        self._blanks: dict[ComponentType, tuple[np.ndarray, np.ndarray]] = {}
+        self._update_arrays = UpdateArrays()  #: the update arrays, reused (their C datasets are made once)
         self._pusher = UpdatePusher()
         #: held around update + calculate + reading the output (the output arrays are reused)
         self.lock = threading.RLock()
@@ -175,19 +174,8 @@ class PgmNetwork:
     # -- update --------------------------------------------------------------------------
 
     def _blank(self, component: ComponentType) -> np.ndarray:
-        """The update array of ``component``, reset to ids set and every attribute null ("keep").
-
-        The same array object on every call (reset by a byte copy of a template made once), so
-        :meth:`push` makes its C dataset once; it is valid until the next call for ``component``.
-        """
-        kept = self._blanks.get(component)
-        if kept is None:
-            array = initialize_array(DatasetType.update, component, len(self.input_data[component]))
-            array["id"] = self.input_data[component]["id"]
-            kept = self._blanks[component] = (array, array.view(np.uint8).copy())
-        array, null = kept
-        array.view(np.uint8)[...] = null
-        return array
+        """The update array of ``component``, all null; reused (:class:`dms_pgm.prepared.UpdateArrays`)."""
+        return self._update_arrays.blank(component, self.input_data[component]["id"])
 
     def push(self, data: dict[ComponentType, np.ndarray]) -> None:
         """``self.model.update(update_data=data)``, with the update's C dataset made once per set

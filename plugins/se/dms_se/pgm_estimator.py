@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 from dms_pgm.convert import PgmNetwork, to_pgm
+from dms_pgm.prepared import UpdateArrays
 from dms_pgm.solver import output_request, results_data
 from power_grid_model import (
     AngleMeasurementType,
@@ -321,18 +322,12 @@ def _named(accuracy: Accuracy, names: list[str], rows: np.ndarray) -> list[str] 
 
 
 def _blank(entry: _Entry, sensors: np.ndarray) -> np.ndarray:
-    """The update array of the sensor input array ``sensors``, reset to its ids and every attribute
-    null: the same array object on every call (reset by a byte copy of a template made once), so
-    the update's C dataset is made once (:meth:`dms_pgm.convert.PgmNetwork.push`)."""
-    blanks = entry.__dict__.setdefault("_blanks", {})
-    component = _component(sensors)
-    kept = blanks.get(component)
-    if kept is None:
-        array = initialize_array(DatasetType.update, component, len(sensors))
-        array["id"] = sensors["id"]
-        kept = blanks[component] = (array, array.view(np.uint8).copy())
-    kept[0].view(np.uint8)[...] = kept[1]
-    return kept[0]
+    """The update array of the sensor input array ``sensors``, all null: the same array object on
+    every call, so the update's C dataset is made once (:class:`dms_pgm.prepared.UpdateArrays`)."""
+    arrays = entry.__dict__.get("_update_arrays")
+    if arrays is None:
+        arrays = entry.__dict__["_update_arrays"] = UpdateArrays()
+    return arrays.blank(_component(sensors), sensors["id"])
 
 
 def _sensor_static(entry: _Entry) -> dict[str, Any]:
